@@ -1,0 +1,31 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test lint system-deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+## run: local Kafka + worker + synthetic traffic, alerts in the terminal (Ctrl-C stops all)
+run: $(STAMP) system-deps
+	$(PY) -m streams.cli local
+
+## test: lint and the whole suite, real-Kafka tests included
+test: $(STAMP) system-deps
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+system-deps:
+	@bash deploy/local/system-deps.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .mot-data

@@ -1,0 +1,1 @@
+"""Faust agents and the pure domain core (``agents.domain``) they call."""

@@ -1,0 +1,116 @@
+"""One customer's state and what a new moment of truth does to it.
+
+The state is a small JSON-ready dict (it is a table value, serialized on every
+update), so it holds only what the rules need: the running score and its event
+time, counters, the last few moments for context, and a bounded window of seen
+event-id hashes so a retried or replayed event is counted once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from hashlib import blake2b
+from typing import Any
+
+from agents.domain.model_config import ModelConfig
+from agents.domain.quality import Quality, is_failed, moment_quality
+from agents.domain.running_score import apply_moment
+
+STATE_VERSION = 1
+
+# Positions in a ``recent`` entry (a list, to keep the serialized state small).
+R_EVENT_ID, R_AT, R_TOUCHPOINT, R_Q, R_BEFORE, R_AFTER = range(6)
+
+
+class RejectedMoment(Exception):
+    """A valid event the time policy refuses; ``reason`` is a machine-readable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class MomentResult:
+    """What one event did: enough for alerts and metrics, nothing more."""
+
+    quality: Quality
+    score_before: float
+    score_after: float
+    failed: bool
+    duplicate: bool
+    late: bool
+    context: list[list[Any]]  # the recent moments before this one, oldest first
+
+
+def new_state() -> dict[str, Any]:
+    return {"v": STATE_VERSION, "score": 0.0, "at": None, "moments": 0, "failures": 0,
+            "recent": [], "seen": []}
+
+
+def event_key(event_id: str) -> int:
+    """A stable 63-bit hash of the event id: compact in the state, collisions ~1e-17."""
+    return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def record_moment(
+    state: dict[str, Any] | None,
+    event: dict[str, Any],
+    occurred_at: float,
+    cfg: ModelConfig,
+    now: float,
+) -> tuple[dict[str, Any], MomentResult]:
+    """Apply one validated event; return the new state and what happened.
+
+    A duplicate (same event id within the dedupe window) leaves the state as it was
+    and reports the original outcome when it is still among the recent moments, so
+    the caller can re-send the same alert (same id) that may have been lost.
+    Raises :class:`RejectedMoment` for events outside the time policy.
+    """
+    st = new_state() if state is None else state
+    q = moment_quality(event, cfg.quality)
+    eid = event["event_id"]
+    key = event_key(eid)
+    seen: list[int] = st["seen"]
+    recent: list[list[Any]] = st["recent"]
+    if key in seen:
+        for i, entry in enumerate(recent):
+            if entry[R_EVENT_ID] == eid:
+                return st, MomentResult(q, entry[R_BEFORE], entry[R_AFTER],
+                                        is_failed(entry[R_Q], cfg.quality), True,
+                                        False, recent[:i])
+        return st, MomentResult(q, st["score"], st["score"], False, True, False, [])
+
+    at = st["at"]
+    if occurred_at > now + cfg.max_future_skew_s:
+        raise RejectedMoment(
+            "too_far_in_future", f"occurred_at is {occurred_at - now:.0f}s ahead of the clock"
+        )
+    if at is not None and occurred_at < at - cfg.max_lateness_s:
+        raise RejectedMoment(
+            "too_late", f"occurred_at is {at - occurred_at:.0f}s behind the customer's latest"
+            f" event (limit {cfg.max_lateness_s:.0f}s)"
+        )
+    before = st["score"]
+    weight = event.get("weight", 1.0)
+    score, new_at = apply_moment(before, at, q.q, weight, occurred_at, cfg.score)
+    failed = is_failed(q.q, cfg.quality)
+    keep = cfg.recent_moments
+    new_recent = [*recent, [eid, occurred_at, event["touchpoint"], q.q, before, score]]
+    if len(new_recent) > keep:
+        new_recent = new_recent[len(new_recent) - keep:] if keep else []
+    new_seen = [*seen, key]
+    if len(new_seen) > cfg.dedupe_window:
+        new_seen = new_seen[len(new_seen) - cfg.dedupe_window:]
+    new = {
+        "v": STATE_VERSION,
+        "score": score,
+        "at": new_at,
+        "moments": st["moments"] + 1,
+        "failures": st["failures"] + (1 if failed else 0),
+        "recent": new_recent,
+        "seen": new_seen,
+    }
+    return new, MomentResult(q, before, score, failed, False, at is not None and occurred_at < at,
+                             recent)

@@ -1,0 +1,105 @@
+"""The quality q ∈ [−1, +1] of one moment of truth, from its outcome signals.
+
+Bad is stronger than good: the event's q is the minimum over the signals it carries,
+and the signal that set that minimum is the *reason* reported on a failed moment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SIGNALS = ("outcome", "csat", "ces", "nps", "sentiment", "duration_s")
+
+
+@dataclass(frozen=True, slots=True)
+class QualityConfig:
+    """Mapping defaults; see the README's table of settings."""
+
+    success_quality: float = 0.5
+    failure_severity: float = 1.0
+    failed_threshold: float = -0.2
+    delight_threshold: float = 0.6
+    red_quality: float = -0.6
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """The moment's quality and the signal that decided it."""
+
+    q: float
+    signal: str
+    value: Any
+
+
+def outcome_quality(outcome: str, cfg: QualityConfig) -> float:
+    if outcome == "failure" or outcome == "abandoned":
+        return -cfg.failure_severity
+    if outcome == "delight":
+        return 1.0
+    return cfg.success_quality  # "success": expectation met
+
+
+def csat_quality(csat: int) -> float:
+    """1 → −1, 3 → 0, 5 → +1."""
+    return (csat - 3) / 2.0
+
+
+def ces_quality(ces: int) -> float:
+    """Customer effort 1 (very hard) → −1, 4 → 0, 7 (very easy) → +1."""
+    return (ces - 4) / 3.0
+
+
+def nps_quality(nps: int) -> float:
+    """Passives (7) are neutral; detractors fall to −1 at 0, promoters reach +1 at 10."""
+    return (nps - 7) / 3.0 if nps >= 7 else (nps - 7) / 7.0
+
+
+def duration_quality(duration_s: float, expected_s: float) -> float:
+    """Time over expectation costs value in proportion to the overrun (100 % over → −1).
+
+    Finishing on time or early is neutral: it is what the customer expected.
+    """
+    overrun = (duration_s - expected_s) / expected_s
+    return -min(1.0, overrun) if overrun > 0 else 0.0
+
+
+def signal_qualities(event: dict[str, Any], cfg: QualityConfig) -> dict[str, float]:
+    """Every signal the event carries, mapped to q (for evidence in alerts)."""
+    out: dict[str, float] = {}
+    if "outcome" in event:
+        out["outcome"] = outcome_quality(event["outcome"], cfg)
+    if "csat" in event:
+        out["csat"] = csat_quality(event["csat"])
+    if "ces" in event:
+        out["ces"] = ces_quality(event["ces"])
+    if "nps" in event:
+        out["nps"] = nps_quality(event["nps"])
+    if "sentiment" in event:
+        out["sentiment"] = float(event["sentiment"])
+    if "duration_s" in event:
+        out["duration_s"] = duration_quality(event["duration_s"], event["expected_duration_s"])
+    return out
+
+
+def moment_quality(event: dict[str, Any], cfg: QualityConfig) -> Quality:
+    """The worst signal decides; ties go to the first in ``SIGNALS`` order.
+
+    The event must have passed validation (at least one signal, values in range).
+    """
+    worst: Quality | None = None
+    for signal, q in signal_qualities(event, cfg).items():
+        if worst is None or q < worst.q:
+            value = event[signal]
+            worst = Quality(q, signal, value)
+    if worst is None:
+        raise ValueError("event carries no outcome signal")
+    return worst
+
+
+def is_failed(q: float, cfg: QualityConfig) -> bool:
+    return q < cfg.failed_threshold
+
+
+def is_delight(q: float, cfg: QualityConfig) -> bool:
+    return q >= cfg.delight_threshold

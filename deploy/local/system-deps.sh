@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the machine-level tools the service and its tests use, from Debian's packages:
+# Java 17 and Maven (the embedded Kafka broker), kcat (the third-party client test) and
+# Prometheus/promtool (the observability tests). Idempotent: does nothing when all are there.
+set -euo pipefail
+
+need=()
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+command -v kcat >/dev/null 2>&1 || need+=(kcat)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "system-deps: installing ${need[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "system-deps: missing ${need[*]}; install them with your package manager" \
+       "(Debian/Ubuntu: apt-get install ${need[*]}), or point the service at an existing" \
+       "cluster with MOT_KAFKA_BOOTSTRAP_SERVERS=host:port." >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "system-deps: no apt-get here; install ${need[*]} by hand" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The prometheus package starts a system service on :9090; the tests run their own.
+if [[ " ${need[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+  "${SUDO[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,1 @@
+"""The Faust application shell: settings, app, topics, metrics, web pages and CLI."""

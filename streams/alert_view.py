@@ -1,0 +1,61 @@
+"""One-line, human-readable renderings of alerts and dead-letter records for ``mot tail``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+COLOURS = {"red": "\033[31m", "amber": "\033[33m", "green": "\033[32m"}
+RESET = "\033[0m"
+
+
+def render_alert(alert: dict[str, Any], colour: bool = False) -> str:
+    severity = str(alert.get("severity", "?"))
+    sev = severity.upper().ljust(5)
+    if colour and severity in COLOURS:
+        sev = f"{COLOURS[severity]}{sev}{RESET}"
+    head = f"{alert.get('occurred_at', '?')}  {sev} {alert.get('kind', '?'):<14}"
+    who = alert.get("customer_id") or alert.get("touchpoint") or "?"
+    parts = [head, f"customer={who}"]
+    if alert.get("kind") == "failed-moment":
+        reason = alert.get("reason", {})
+        parts.append(f"at {alert.get('touchpoint')}")
+        q = reason.get("quality", 0.0)
+        parts.append(f"{reason.get('signal')}={reason.get('value')} (q {q:+.2f})")
+        parts.append(f"score {alert.get('score_before'):+.2f} -> {alert.get('score_after'):+.2f}")
+    elif "state" in alert:
+        parts.append(f"state={alert['state']}")
+    parts.append(f"id={str(alert.get('alert_id', '?'))[:8]}")
+    return "  ".join(parts)
+
+
+def render_dead_letter(value: bytes, headers: dict[str, bytes]) -> str:
+    def h(name: str) -> str:
+        return headers.get(name, b"?").decode(errors="replace")
+
+    preview = value[:80].decode(errors="replace").replace("\n", " ")
+    return (
+        f"DEAD-LETTER reason={h('mot.reason')} detail={h('mot.detail')!r} "
+        f"source={h('mot.source.topic')}[{h('mot.source.partition')}]@{h('mot.source.offset')} "
+        f"bytes={len(value)} value={preview!r}"
+    )
+
+
+def render_record(topic: str, value: bytes, headers: dict[str, bytes], dead_letter_topic: str,
+                  raw: bool, colour: bool = False) -> str:
+    """What ``mot tail`` prints for one record (raw JSON with ``--json``)."""
+    if topic == dead_letter_topic:
+        if raw:
+            return orjson.dumps({
+                "topic": topic,
+                "headers": {k: v.decode(errors="replace") for k, v in headers.items()},
+                "value": value.decode(errors="replace"),
+            }).decode()
+        return render_dead_letter(value, headers)
+    if raw:
+        return value.decode(errors="replace")
+    try:
+        return render_alert(orjson.loads(value), colour)
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return f"{topic}: unreadable alert ({len(value)} bytes)"

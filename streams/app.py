@@ -1,0 +1,63 @@
+"""The Faust application, configured from :class:`streams.settings.Settings`.
+
+Imported by the agents (they register on ``app``) and by the worker entry point.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import faust
+
+from agents.domain.model_config import ModelConfig
+from streams.settings import Settings
+
+settings = Settings.from_env()
+model = ModelConfig.from_settings(settings)
+
+
+def broker_url(bootstrap_servers: str) -> str:
+    """``host1:9092,host2:9092`` → Faust's ``kafka://host1:9092;kafka://host2:9092``."""
+    hosts = [h.strip() for h in bootstrap_servers.split(",") if h.strip()]
+    return ";".join(h if "://" in h else f"kafka://{h}" for h in hosts)
+
+
+def broker_credentials(s: Settings) -> Any:
+    """TLS and SASL from the environment; ``None`` for plaintext on a trusted network."""
+    protocol = s.kafka_security_protocol.upper()
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=s.kafka_ssl_cafile or None)
+        if s.kafka_ssl_certfile:
+            context.load_cert_chain(s.kafka_ssl_certfile, s.kafka_ssl_keyfile or None)
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=s.kafka_sasl_username,
+            password=s.kafka_sasl_password,
+            mechanism=s.kafka_sasl_mechanism or "PLAIN",
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+app = faust.App(
+    settings.app_id,
+    broker=broker_url(settings.kafka_bootstrap_servers),
+    broker_credentials=broker_credentials(settings),
+    store=settings.store,
+    datadir=settings.data_dir,
+    autodiscover=False,
+    processing_guarantee="at_least_once",
+    topic_partitions=settings.partitions,
+    topic_replication_factor=settings.replication_factor,
+    topic_allow_declare=True,
+    web_bind=settings.web_bind,
+    web_host=settings.web_host,
+    web_port=settings.web_port,
+    web_tables_enabled=False,
+    web_metrics_enabled=False,
+    producer_acks=-1,
+)

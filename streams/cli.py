@@ -1,0 +1,215 @@
+"""``mot``: the service's command line.
+
+    mot worker          run a stream worker (agents, tables, /metrics)
+    mot local           the embedded default: local Kafka + worker + traffic + live alerts
+    mot generate        publish synthetic touchpoint traffic
+    mot tail            follow the alert topics (readable, or raw JSON with --json)
+    mot topics          create the service's topics on a cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from streams.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+# --- generate ---------------------------------------------------------------------------
+
+async def generate(s: Settings, rate: float, count: int | None, customers: int, seed: int) -> int:
+    """Publish synthetic events at ``rate`` per second (0: as fast as possible)."""
+    from aiokafka import AIOKafkaProducer
+
+    from streams.traffic import TrafficGenerator
+
+    gen = TrafficGenerator(seed=seed, customers=customers)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=s.kafka_bootstrap_servers, linger_ms=5, acks="all"
+    )
+    await producer.start()
+    sent = 0
+    started = time.monotonic()
+    try:
+        while count is None or sent < count:
+            event = gen.next_event(time.time())
+            await producer.send(
+                s.topic_events, orjson.dumps(event), key=event["customer_id"].encode()
+            )
+            sent += 1
+            if rate > 0:
+                ahead = sent / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+# --- tail -------------------------------------------------------------------------------
+
+async def tail(s: Settings, raw: bool, from_beginning: bool, dead_letters: bool,
+               limit: int | None = None, out=None) -> int:
+    """Print alerts as they arrive until interrupted (or ``limit`` records)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from streams.alert_view import render_record
+    from streams.kafka_admin import ensure_topics
+
+    out = out or sys.stdout
+    topics = [s.topic_alerts_failed_moment]
+    if dead_letters:
+        topics.append(s.topic_dead_letter)
+    await ensure_topics(s, topics)
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=s.kafka_bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+    )
+    await consumer.start()
+    colour = out.isatty() and not raw
+    shown = 0
+    try:
+        async for record in consumer:
+            headers = {k: v for k, v in (record.headers or ())}
+            line = render_record(record.topic, record.value or b"", headers,
+                                 s.topic_dead_letter, raw, colour)
+            print(line, file=out, flush=True)
+            shown += 1
+            if limit is not None and shown >= limit:
+                break
+    finally:
+        await consumer.stop()
+    return shown
+
+
+# --- local ------------------------------------------------------------------------------
+
+def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 20.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def local(rate: float, customers: int) -> int:
+    """Start everything the embedded default needs; Ctrl-C stops all of it."""
+    from streams.kafka_admin import ensure_topics
+    from streams.local_kafka import KafkaToolchainMissing, LocalKafka
+
+    base = _settings()
+    workdir = Path(tempfile.mkdtemp(prefix="mot-local-"))
+    external = bool(os.environ.get("MOT_KAFKA_BOOTSTRAP_SERVERS"))
+    kafka: LocalKafka | None = None
+    worker = traffic = None
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        if external:
+            bootstrap = base.kafka_bootstrap_servers
+            print(f"using the Kafka cluster at {bootstrap}", file=sys.stderr)
+        else:
+            kafka = LocalKafka(data_dir=workdir / "kafka", log_file=workdir / "kafka.log")
+            print("starting a local Kafka broker (first run resolves it with Maven)...",
+                  file=sys.stderr, flush=True)
+            try:
+                bootstrap = kafka.start()
+            except KafkaToolchainMissing as exc:
+                print(exc, file=sys.stderr)
+                return 2
+            print(f"Kafka ready at {bootstrap} (log {workdir / 'kafka.log'})", file=sys.stderr)
+        env = dict(os.environ, MOT_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+                   MOT_DATA_DIR=str(workdir / "worker"))
+        s = Settings.from_env(env)
+        asyncio.run(ensure_topics(s))
+        worker_log = workdir / "worker.log"
+        with open(worker_log, "wb") as log:
+            worker = subprocess.Popen([sys.executable, "-m", "streams.worker"], env=env,
+                                      stdout=log, stderr=subprocess.STDOUT)
+            traffic = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "generate", "--rate", str(rate),
+                 "--customers", str(customers)], env=env)
+        print(f"worker started (log {worker_log}, metrics http://{s.web_bind}:{s.web_port}"
+              f"/metrics); traffic at {rate:g} events/s. Alerts follow; Ctrl-C stops.",
+              file=sys.stderr, flush=True)
+        asyncio.run(tail(s, raw=False, from_beginning=True, dead_letters=True))
+    except KeyboardInterrupt:
+        print("\nstopping...", file=sys.stderr, flush=True)
+    finally:
+        _stop(traffic)
+        _stop(worker)
+        if kafka is not None:
+            kafka.stop()
+    return 0
+
+
+# --- entry ------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mot", description="Moments-of-truth stream service.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("worker", help="run a stream worker")
+    p_local = sub.add_parser("local", help="local Kafka + worker + synthetic traffic + alerts")
+    p_local.add_argument("--rate", type=float, default=20.0, help="events per second")
+    p_local.add_argument("--customers", type=int, default=200)
+    p_gen = sub.add_parser("generate", help="publish synthetic touchpoint events")
+    p_gen.add_argument("--rate", type=float, default=20.0, help="events/s; 0 = unthrottled")
+    p_gen.add_argument("--count", type=int, default=None, help="stop after N events")
+    p_gen.add_argument("--customers", type=int, default=500)
+    p_gen.add_argument("--seed", type=int, default=7)
+    p_tail = sub.add_parser("tail", help="follow the alert topics")
+    p_tail.add_argument("--json", action="store_true", help="print raw JSON, one per line")
+    p_tail.add_argument("--from-beginning", action="store_true")
+    p_tail.add_argument("--dead-letters", action="store_true", help="also the dead-letter topic")
+    p_tail.add_argument("--limit", type=int, default=None, help="exit after N records")
+    sub.add_parser("topics", help="create the service's topics if missing")
+    args = parser.parse_args(argv)
+
+    if args.command == "worker":
+        from streams.worker import main as worker_main
+
+        worker_main()
+        return 0
+    if args.command == "local":
+        return local(args.rate, args.customers)
+    s = _settings()
+    try:
+        if args.command == "generate":
+            sent = asyncio.run(generate(s, args.rate, args.count, args.customers, args.seed))
+            print(f"sent {sent} events to {s.topic_events}", file=sys.stderr)
+        elif args.command == "tail":
+            asyncio.run(tail(s, args.json, args.from_beginning, args.dead_letters, args.limit))
+        elif args.command == "topics":
+            from streams.kafka_admin import ensure_topics
+
+            created = asyncio.run(ensure_topics(s))
+            print("created: " + (", ".join(created) if created else "nothing (all exist)"))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

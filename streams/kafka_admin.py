@@ -1,0 +1,32 @@
+"""Topic creation for a fresh cluster (the embedded broker or an operator's own)."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.settings import Settings
+
+
+def service_topics(s: Settings) -> list[str]:
+    """Every topic the service reads or writes, apart from Faust's own internal ones."""
+    return [s.topic_events, s.topic_dead_letter, s.topic_alerts_failed_moment]
+
+
+async def ensure_topics(s: Settings, names: list[str] | None = None) -> list[str]:
+    """Create the missing topics with the configured partitions; return the ones created."""
+    names = service_topics(s) if names is None else names
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            topics = [NewTopic(n, s.partitions, s.replication_factor) for n in missing]
+            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
+                await admin.create_topics(topics)
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,32 @@
+"""Entry point of a worker process: the app with its agents and web pages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+import agents.scoring  # noqa: F401  (registers the agent and its table)
+import streams.web  # noqa: F401  (registers /metrics and /health)
+from streams.app import app, settings
+from streams.kafka_admin import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    # Faust creates its own internal topics but not the ones the service reads and
+    # writes; a source topic created after the worker subscribed would only be
+    # noticed at the next metadata refresh (minutes), so create them first.
+    try:
+        asyncio.run(ensure_topics(settings))
+    except Exception as exc:  # e.g. no CreateTopics permission: the operator made them
+        logging.basicConfig()
+        log.warning("could not ensure the service topics exist (%s); continuing", exc)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper())
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The hot-path validator agrees with the published JSON Schema, and no input crashes it."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from schemas import schema_path
+from schemas.touchpoint_event import InvalidEvent, decode_event, validate_event
+
+SCHEMA = json.loads(schema_path("touchpoint-event.v1").read_text())
+JSON_SCHEMA = Draft202012Validator(SCHEMA)
+LIMIT = 65536
+
+VALID = {
+    "event_id": "e-1", "customer_id": "c-1", "occurred_at": "2026-03-01T10:00:00+01:00",
+    "touchpoint": "checkout.payment", "channel": "web", "journey_id": "j-1",
+    "journey": "purchase", "stage": "second", "weight": 2.5, "recovery_of": "e-0",
+    "team": "payments", "attributes": {"order": "o-9"}, "outcome": "failure", "csat": 2,
+    "ces": 3, "nps": 4, "sentiment": -0.5, "duration_s": 120, "expected_duration_s": 60,
+}
+
+
+def test_the_schema_itself_is_valid_draft_2020_12() -> None:
+    Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_a_full_event_passes_both() -> None:
+    assert JSON_SCHEMA.is_valid(VALID)
+    assert validate_event(VALID) == pytest.approx(1772355600.0)
+
+
+def _without(*names: str, **changes: object) -> dict:
+    out = {k: v for k, v in VALID.items() if k not in names}
+    out.update(changes)
+    return out
+
+
+SIGNALS = ("outcome", "csat", "ces", "nps", "sentiment", "duration_s", "expected_duration_s")
+
+
+@pytest.mark.parametrize(("event", "reason"), [
+    ([1, 2], "not_an_object"),
+    ("x", "not_an_object"),
+    (_without("event_id"), "missing_field"),
+    (_without("occurred_at"), "missing_field"),
+    (_without(*SIGNALS), "no_outcome_signal"),
+    (_without("expected_duration_s"), "missing_field"),
+    (_without(csat=6), "out_of_range"),
+    (_without(csat=True), "wrong_type"),
+    (_without(csat=2.5), "wrong_type"),
+    (_without(nps=-1), "out_of_range"),
+    (_without(sentiment=1.5), "out_of_range"),
+    (_without(weight=0), "out_of_range"),
+    (_without(expected_duration_s=0), "out_of_range"),
+    (_without(customer_id=""), "invalid_value"),
+    (_without(customer_id=None), "wrong_type"),
+    (_without(customer_id=7), "wrong_type"),
+    (_without(event_id="x" * 129), "invalid_value"),
+    (_without(outcome="meh"), "invalid_value"),
+    (_without(stage="third"), "invalid_value"),
+    (_without(touchpoint="has space"), "invalid_value"),
+    (_without(occurred_at="2026-03-01T10:00:00"), "invalid_value"),
+    (_without(occurred_at="yesterday"), "invalid_value"),
+    (_without(attributes=[1]), "wrong_type"),
+    (_without(attributes={str(i): i for i in range(33)}), "invalid_value"),
+    (_without(csta=1), "unknown_field"),
+])
+def test_each_kind_of_bad_event_is_rejected_by_both_with_a_reason(event, reason) -> None:
+    assert not JSON_SCHEMA.is_valid(event)
+    with pytest.raises(InvalidEvent) as err:
+        validate_event(event)
+    assert err.value.reason == reason
+
+
+def test_calendar_impossible_dates_are_rejected() -> None:
+    with pytest.raises(InvalidEvent) as err:
+        validate_event(_without(occurred_at="2026-02-30T10:00:00Z"))
+    assert err.value.reason == "invalid_timestamp"
+
+
+def test_integral_floats_count_as_integers_like_json_schema_says() -> None:
+    event = _without(csat=2.0)
+    assert JSON_SCHEMA.is_valid(event)
+    validate_event(event)
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (b"", "empty_record"),
+    (None, "empty_record"),
+    (b"not json", "invalid_json"),
+    (b"\xff\xfe{}", "invalid_json"),
+    (b'{"a": NaN}', "invalid_json"),
+    (b"[" * 5000 + b"]" * 5000, "invalid_json"),
+    (b"x" * (LIMIT + 1), "too_large"),
+])
+def test_undecodable_records(raw, reason) -> None:
+    with pytest.raises(InvalidEvent) as err:
+        decode_event(raw, LIMIT)
+    assert err.value.reason == reason
+
+
+# --- agreement on generated events ----------------------------------------------------
+
+text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\n"), max_size=12)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-20, 200),
+                    st.floats(-20, 200, allow_nan=False), text)
+field_values = {
+    "event_id": st.one_of(text, scalars),
+    "customer_id": st.one_of(st.just("c-1"), scalars),
+    "occurred_at": st.one_of(st.sampled_from([
+        "2026-03-01T10:00:00Z", "2026-03-01 10:00:00.5-05:00", "2026-03-01T10:00:00",
+        "2026-13-01T10:00:00Z", "2026-03-01T24:00:00Z", "2026-03-01t10:00:00z"]), scalars),
+    "touchpoint": st.one_of(st.sampled_from(["web.home", "a", "-x", "x y"]), scalars),
+    "channel": st.one_of(st.sampled_from(["web", "app", ""]), scalars),
+    "stage": st.one_of(st.sampled_from(["first", "second", "third"]), scalars),
+    "weight": scalars,
+    "attributes": st.one_of(st.dictionaries(text, scalars, max_size=3), scalars),
+    "outcome": st.one_of(st.sampled_from(["success", "delight", "failure", "abandoned"]),
+                         scalars),
+    "csat": scalars, "ces": scalars, "nps": scalars, "sentiment": scalars,
+    "duration_s": scalars, "expected_duration_s": scalars,
+    "bogus": scalars,
+}
+events = st.fixed_dictionaries(
+    {"event_id": st.just("e-1"), "customer_id": st.just("c-1"),
+     "occurred_at": st.just("2026-03-01T10:00:00Z"), "touchpoint": st.just("web.home")},
+).flatmap(lambda base: st.fixed_dictionaries(
+    {}, optional=field_values).map(lambda extra: {**base, **extra}))
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@given(events)
+def test_validator_and_json_schema_agree(event: dict) -> None:
+    try:
+        validate_event(event)
+        ours = True
+    except InvalidEvent as exc:
+        ours = exc.reason == "invalid_timestamp"  # calendar checks are beyond the pattern
+    assert ours == JSON_SCHEMA.is_valid(event), event
+
+
+json_values = st.recursive(
+    scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                     st.dictionaries(text, inner, max_size=4)), max_leaves=20)
+
+
+@given(st.one_of(st.binary(max_size=300), json_values.map(orjson.dumps), events.map(orjson.dumps)))
+def test_no_input_raises_anything_but_a_rejection(raw: bytes) -> None:
+    try:
+        decode_event(raw, LIMIT)
+    except InvalidEvent as exc:
+        assert exc.reason and exc.detail
