@@ -16,11 +16,23 @@ from typing import Any
 import orjson
 from faust.types import EventT
 
+from agents.domain.circles import KINDS as CIRCLE_KINDS
+from agents.domain.circles import in_vicious_circle
+from agents.domain.drop_off import KIND as DROP_OFF
 from agents.domain.failed_moment import KIND as FAILED_MOMENT
 from agents.domain.moment_processor import process_record
+from agents.journeys import note_record
+from agents.open_circles import OpenCircles, open_in_partition
+from agents.touchpoints import observe_moment
 from streams import metrics as m
 from streams.app import app, model, settings
-from streams.topics import dead_letter_topic, events_topic, failed_moment_alerts_topic
+from streams.topics import (
+    circle_alerts_topic,
+    dead_letter_topic,
+    drop_off_alerts_topic,
+    events_topic,
+    failed_moment_alerts_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +44,42 @@ customer_state = app.Table(
 )
 
 ALERT_TOPICS = {FAILED_MOMENT: failed_moment_alerts_topic}
+ALERT_TOPICS.update(dict.fromkeys(CIRCLE_KINDS, circle_alerts_topic))
+ALERT_TOPICS[DROP_OFF] = drop_off_alerts_topic
+
+# Customers in a vicious circle, per owned partition (see agents/open_circles.py).
+open_circles = OpenCircles()
+
+
+def owned_partitions() -> list[int]:
+    """Partitions of the input topic (= of the table) this worker processes now."""
+    return [tp.partition for tp in app.assignor.assigned_actives()
+            if tp.topic == settings.topic_events]
+
+
+m.customers_in_vicious_circle.set_function(lambda: open_circles.count(owned_partitions()))
+
+
+@app.on_partitions_revoked.connect
+async def forget_revoked_circles(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    open_circles.drop(tp.partition for tp in revoked if tp.topic == settings.topic_events)
+
+
+@app.on_rebalance_complete.connect
+async def count_assigned_circles(sender: Any, **kwargs: Any) -> None:
+    """Tables are recovered: count the open circles of newly owned partitions."""
+    def key_partition(customer_id: str) -> int:
+        return app.producer.key_partition(settings.topic_events, customer_id.encode()).partition
+
+    for p in owned_partitions():
+        if p not in open_circles.by_partition:
+            open_circles.load(p, open_in_partition(customer_state, p, key_partition))
+
+
+def count_transition(alert: dict[str, Any]) -> None:
+    m.circle_transitions.labels(alert["kind"], alert["lifecycle"]).inc()
+    if alert["lifecycle"] == "resolved":
+        m.vicious_circle_duration.observe(alert["duration_s"])
 
 
 async def dead_letter(event: EventT, reason: str, detail: str) -> None:
@@ -75,14 +123,20 @@ async def score_event(event: EventT) -> None:
     assert result is not None and done.customer_id is not None and done.event is not None
     if done.state is not None:
         customer_state[done.customer_id] = done.state
-        m.running_score.observe(result.score_after)
+        open_circles.update(msg.partition, done.customer_id, in_vicious_circle(done.state))
+        if not result.duplicate:
+            m.running_score.observe(result.score_after)
     if result.duplicate:
         m.events_duplicate.inc()
     elif result.failed:
         m.failed_moments.labels(done.event["touchpoint"], done.event.get("channel", "")).inc()
+    note_record(msg.partition, done, time.time())  # journeys: clock, deadlines, metrics
+    await observe_moment(done)  # touchpoint andon
     for out in done.outputs:
         await ALERT_TOPICS[out.kind].send(key=out.key.encode(), value=orjson.dumps(out.value))
         m.alerts_emitted.labels(out.kind).inc()
+        if out.kind in CIRCLE_KINDS:
+            count_transition(out.value)
     m.processing_latency.observe(time.perf_counter() - received)
 
 

@@ -24,6 +24,11 @@ def render_alert(alert: dict[str, Any], colour: bool = False) -> str:
         q = reason.get("quality", 0.0)
         parts.append(f"{reason.get('signal')}={reason.get('value')} (q {q:+.2f})")
         parts.append(f"score {alert.get('score_before'):+.2f} -> {alert.get('score_after'):+.2f}")
+    elif "lifecycle" in alert:  # circle lifecycle events
+        parts.append(f"{alert['lifecycle']} #{alert.get('circle')}")
+        if "failures" in alert:
+            parts.append(f"failures={alert['failures']}  score {alert.get('score', 0.0):+.2f}")
+        parts.append(f"by {alert.get('event_id')}")
     elif "state" in alert:
         parts.append(f"state={alert['state']}")
     parts.append(f"id={str(alert.get('alert_id', '?'))[:8]}")

@@ -5,13 +5,18 @@
     mot generate        publish synthetic touchpoint traffic
     mot tail            follow the alert topics (readable, or raw JSON with --json)
     mot topics          create the service's topics on a cluster
+    mot replay FILE     the alerts the stream would emit for a file, without Kafka
+    mot report FILE     the moments-of-truth report of a file (table, JSON, HTML)
+    mot produce FILE    publish a file to the input topic (backfill)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +26,7 @@ from pathlib import Path
 
 import orjson
 
+from streams import offline
 from streams.settings import Settings
 
 
@@ -71,7 +77,7 @@ async def tail(s: Settings, raw: bool, from_beginning: bool, dead_letters: bool,
     from streams.kafka_admin import ensure_topics
 
     out = out or sys.stdout
-    topics = [s.topic_alerts_failed_moment]
+    topics = [s.topic_alerts_failed_moment, s.topic_alerts_circles]
     if dead_letters:
         topics.append(s.topic_dead_letter)
     await ensure_topics(s, topics)
@@ -162,6 +168,7 @@ def local(rate: float, customers: int) -> int:
         _stop(worker)
         if kafka is not None:
             kafka.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
@@ -179,24 +186,43 @@ def main(argv: list[str] | None = None) -> int:
     p_gen.add_argument("--count", type=int, default=None, help="stop after N events")
     p_gen.add_argument("--customers", type=int, default=500)
     p_gen.add_argument("--seed", type=int, default=7)
+    p_gen.add_argument("--to-file", default=None,
+                       help="write --count events to this JSON Lines file (.gz: gzip) instead")
+    p_gen.add_argument("--start", default=None, help="with --to-file: first event time (RFC 3339)")
+    p_gen.add_argument("--spacing", type=float, default=60.0,
+                       help="with --to-file: seconds of event time between events")
     p_tail = sub.add_parser("tail", help="follow the alert topics")
     p_tail.add_argument("--json", action="store_true", help="print raw JSON, one per line")
     p_tail.add_argument("--from-beginning", action="store_true")
     p_tail.add_argument("--dead-letters", action="store_true", help="also the dead-letter topic")
     p_tail.add_argument("--limit", type=int, default=None, help="exit after N records")
     sub.add_parser("topics", help="create the service's topics if missing")
+    offline.add_parsers(sub)
     args = parser.parse_args(argv)
-
     if args.command == "worker":
         from streams.worker import main as worker_main
 
         worker_main()
         return 0
+    # Client libraries log transient broker conditions (leader moves while topics are
+    # created) as warnings; the commands report what matters themselves.
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+
     if args.command == "local":
         return local(args.rate, args.customers)
     s = _settings()
     try:
-        if args.command == "generate":
+        if args.command in ("replay", "report"):
+            return offline.run_replay(args, s, alerts=args.command == "replay")
+        if args.command == "produce":
+            return offline.run_produce(args, s)
+        if args.command == "generate" and args.to_file:
+            if not args.start or not args.count:
+                parser.error("--to-file needs --start and --count")
+            n = offline.write_sample(args.to_file, args.count, args.customers, args.seed,
+                                     args.start, args.spacing)
+            print(f"wrote {n} events to {args.to_file}", file=sys.stderr)
+        elif args.command == "generate":
             sent = asyncio.run(generate(s, args.rate, args.count, args.customers, args.seed))
             print(f"sent {sent} events to {s.topic_events}", file=sys.stderr)
         elif args.command == "tail":

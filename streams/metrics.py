@@ -6,7 +6,7 @@ fixed set of reasons and kinds).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, disable_created_metrics
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 disable_created_metrics()  # the *_created series only double the scrape size
 
@@ -37,4 +37,39 @@ running_score = Histogram(
     "mot_running_score",
     "Customers' running scores after each moment (negative: value destroyed).",
     buckets=(-100, -48, -24, -12, -6, -3, -1, 0, 1, 3, 6, 12, 24, 48, 100),
+)
+consumer_lag = Gauge(
+    "mot_consumer_lag_messages",
+    "Records of an owned partition not yet committed by the consumer group (end - committed).",
+    ["topic", "partition"],
+)
+dropoff_blame = Counter(
+    "mot_dropoff_blame_total",
+    "Drop-offs' blame shares summed per touchpoint (each drop-off adds 1 in all): "
+    "the touchpoints that lose customers rank first.",
+    ["touchpoint"],
+)
+journeys = Counter(
+    "mot_journeys_total",
+    "Journeys by what happened to them: opened, completed, dropped, evicted.",
+    ["status"],
+)
+touchpoint_observations_late = Counter(
+    "mot_touchpoint_observations_late_total",
+    "Moments too old for their touchpoint's andon window (not counted in it).",
+)
+customers_in_vicious_circle = Gauge(
+    "mot_customers_in_vicious_circle",
+    "Customers of this worker's partitions whose vicious circle is open (sum over workers).",
+)
+circle_transitions = Counter(
+    "mot_circle_transitions_total",
+    "Circle lifecycle events sent, by kind (vicious-circle, virtuous-circle) and lifecycle.",
+    ["kind", "lifecycle"],
+)
+vicious_circle_duration = Histogram(
+    "mot_vicious_circle_duration_seconds",
+    "Event time from a vicious circle's opening to its resolution.",
+    buckets=(3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400, 14 * 86400,
+             30 * 86400, 60 * 86400, 90 * 86400),
 )

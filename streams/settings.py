@@ -34,6 +34,9 @@ class Settings:
     topic_events: str = "mot.touchpoints"
     topic_dead_letter: str = "mot.touchpoints.dead-letter"
     topic_alerts_failed_moment: str = "mot.alerts.failed-moment"
+    topic_alerts_circles: str = "mot.alerts.circles"
+    topic_alerts_drop_off: str = "mot.alerts.drop-off"
+    topic_alerts_touchpoint_status: str = "mot.alerts.touchpoint-status"
     # Worker runtime
     store: str = "rocksdb://"
     data_dir: str = ".mot-data"
@@ -41,12 +44,19 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: str = "info"
+    # Delivery (README: Delivery promise and limits)
+    processing_guarantee: str = "at_least_once"
+    commit_interval_s: float = 2.8
+    kafka_session_timeout_s: float = 30.0
+    consumer_lag_interval_s: float = 5.0
     # Input limits and time policy
     max_record_bytes: int = 65536
     max_lateness_s: float = 7 * 86400.0
     max_future_skew_s: float = 3600.0
     dedupe_window: int = 64
     recent_moments: int = 5
+    # Offline replay (mot replay / mot report)
+    replay_reorder_buffer: int = 100_000
     # The moments-of-truth model (DOMAIN.md)
     recovery_ratio: float = 12.0
     half_life_days: float = 30.0
@@ -55,6 +65,34 @@ class Settings:
     red_quality: float = -0.6
     success_quality: float = 0.5
     failure_severity: float = 1.0
+    # Vicious and virtuous circles (README "Circles")
+    vicious_failures: int = 3
+    vicious_window_h: float = 72.0
+    vicious_red_failures: int = 5
+    vicious_score_threshold: float = 0.0
+    vicious_cooldown_h: float = 24.0
+    vicious_memory: int = 16
+    virtuous_moments: int = 5
+    virtuous_quiet_days: float = 30.0
+    # Journeys and drop-off attribution (README "Journeys and drop-off attribution")
+    journey_timeout_s: float = 3600.0
+    journey_end_touchpoints: str = ""
+    journey_max_open: int = 8
+    journey_max_moments: int = 16
+    journey_check_interval_s: float = 10.0
+    journey_idle_advance_s: float = 60.0
+    blame_half_life_steps: float = 2.0
+    blame_half_life_s: float = 0.0
+    # Touchpoint andon (README "Touchpoint andon")
+    touchpoint_window_s: float = 300.0
+    touchpoint_bucket_s: float = 30.0
+    touchpoint_baseline_alpha: float = 0.02
+    touchpoint_min_window_events: int = 30
+    touchpoint_min_baseline_events: int = 200
+    touchpoint_amber_ratio: float = 2.0
+    touchpoint_red_ratio: float = 4.0
+    touchpoint_min_delta: float = 0.05
+    touchpoint_hysteresis: float = 0.8
 
     @property
     def half_life_s(self) -> float:
@@ -100,11 +138,57 @@ class Settings:
             problems.append("MOT_SUCCESS_QUALITY must be within [-1, 1]")
         if not 0.0 < self.failure_severity <= 1.0:
             problems.append("MOT_FAILURE_SEVERITY must be within (0, 1]")
+        if self.consumer_lag_interval_s <= 0:
+            problems.append("MOT_CONSUMER_LAG_INTERVAL_S must be > 0")
+        if self.processing_guarantee not in ("at_least_once", "exactly_once"):
+            problems.append("MOT_PROCESSING_GUARANTEE must be at_least_once or exactly_once")
+        if self.commit_interval_s <= 0 or self.kafka_session_timeout_s < 6:
+            problems.append("MOT_COMMIT_INTERVAL_S must be > 0, MOT_KAFKA_SESSION_TIMEOUT_S >= 6")
         if self.partitions < 1:
             problems.append("MOT_PARTITIONS must be >= 1")
         if self.max_record_bytes < 256:
             problems.append("MOT_MAX_RECORD_BYTES must be >= 256")
         if self.dedupe_window < 0 or self.recent_moments < 0:
             problems.append("MOT_DEDUPE_WINDOW and MOT_RECENT_MOMENTS must be >= 0")
+        if self.replay_reorder_buffer < 0:
+            problems.append("MOT_REPLAY_REORDER_BUFFER must be >= 0")
+        if self.vicious_failures < 1 or self.vicious_window_h <= 0:
+            problems.append("MOT_VICIOUS_FAILURES must be >= 1 and MOT_VICIOUS_WINDOW_H > 0")
+        if self.vicious_red_failures < self.vicious_failures:
+            problems.append("MOT_VICIOUS_RED_FAILURES must be >= MOT_VICIOUS_FAILURES")
+        if self.vicious_memory < self.vicious_failures:
+            problems.append("MOT_VICIOUS_MEMORY must be >= MOT_VICIOUS_FAILURES")
+        if self.vicious_cooldown_h < 0:
+            problems.append("MOT_VICIOUS_COOLDOWN_H must be >= 0")
+        if self.virtuous_moments < 1 or self.virtuous_quiet_days < 0:
+            problems.append("MOT_VIRTUOUS_MOMENTS must be >= 1 and MOT_VIRTUOUS_QUIET_DAYS >= 0")
+        problems.extend(self._journey_problems())
         if problems:
             raise SettingsError("; ".join(problems))
+
+    def _journey_problems(self) -> list[str]:
+        """Journeys and touchpoint andon (kept apart so each rule set reads on its own)."""
+        problems = []
+        if self.journey_timeout_s <= 0 or self.journey_check_interval_s <= 0:
+            problems.append("MOT_JOURNEY_TIMEOUT_S and MOT_JOURNEY_CHECK_INTERVAL_S must be > 0")
+        if self.journey_idle_advance_s < 0:
+            problems.append("MOT_JOURNEY_IDLE_ADVANCE_S must be >= 0")
+        if self.journey_max_open < 1 or self.journey_max_moments < 2:
+            problems.append("MOT_JOURNEY_MAX_OPEN must be >= 1 and MOT_JOURNEY_MAX_MOMENTS >= 2")
+        if self.blame_half_life_steps <= 0 or self.blame_half_life_s < 0:
+            problems.append("MOT_BLAME_HALF_LIFE_STEPS must be > 0 and MOT_BLAME_HALF_LIFE_S >= 0")
+        if not 0 < self.touchpoint_bucket_s <= self.touchpoint_window_s:
+            problems.append("MOT_TOUCHPOINT_BUCKET_S must be within (0, MOT_TOUCHPOINT_WINDOW_S]")
+        if not 0 < self.touchpoint_baseline_alpha <= 1:
+            problems.append("MOT_TOUCHPOINT_BASELINE_ALPHA must be within (0, 1]")
+        if self.touchpoint_min_window_events < 1 or self.touchpoint_min_baseline_events < 1:
+            problems.append("MOT_TOUCHPOINT_MIN_WINDOW_EVENTS and "
+                            "MOT_TOUCHPOINT_MIN_BASELINE_EVENTS must be >= 1")
+        if not 1 < self.touchpoint_amber_ratio <= self.touchpoint_red_ratio:
+            problems.append("MOT_TOUCHPOINT_AMBER_RATIO must be > 1 and "
+                            "<= MOT_TOUCHPOINT_RED_RATIO")
+        if not 0 <= self.touchpoint_min_delta <= 1:
+            problems.append("MOT_TOUCHPOINT_MIN_DELTA must be within [0, 1]")
+        if not 0 < self.touchpoint_hysteresis <= 1:
+            problems.append("MOT_TOUCHPOINT_HYSTERESIS must be within (0, 1]")
+        return problems

@@ -30,3 +30,27 @@ failed_moment_alerts_topic = app.topic(
     value_serializer="raw",
     partitions=settings.partitions,
 )
+drop_off_alerts_topic = app.topic(
+    settings.topic_alerts_drop_off,
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.partitions,
+)
+touchpoint_status_alerts_topic = app.topic(
+    settings.topic_alerts_touchpoint_status,
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.partitions,
+)
+circle_alerts_topic = app.topic(  # vicious- and virtuous-circle lifecycle events
+    settings.topic_alerts_circles,
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.partitions,
+)

@@ -7,7 +7,10 @@ import logging
 
 import faust
 
+import agents.customer_api  # registers GET /customers/{id}
 import agents.scoring  # noqa: F401  (registers the agent and its table)
+import agents.silent_journeys  # noqa: F401  (the silence check; scoring registers the andon)
+import streams.consumer_lag  # registers the lag timer (mot_consumer_lag_messages)
 import streams.web  # noqa: F401  (registers /metrics and /health)
 from streams.app import app, settings
 from streams.kafka_admin import ensure_topics

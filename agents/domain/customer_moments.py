@@ -3,7 +3,9 @@
 The state is a small JSON-ready dict (it is a table value, serialized on every
 update), so it holds only what the rules need: the running score and its event
 time, counters, the last few moments for context, and a bounded window of seen
-event-id hashes so a retried or replayed event is counted once.
+event-id hashes so a retried or replayed event is counted once. For the failed
+moments in that window it keeps their scores (``alerted``), so a replay after a
+crash can re-send an alert that was lost with the same id and figures.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ def record_moment(
                 return st, MomentResult(q, entry[R_BEFORE], entry[R_AFTER],
                                         is_failed(entry[R_Q], cfg.quality), True,
                                         False, recent[:i])
+        for k, before, after in st.get("alerted", ()):
+            if k == key:  # older than the recent moments: same alert, without context
+                return st, MomentResult(q, before, after, True, True, False, [])
         return st, MomentResult(q, st["score"], st["score"], False, True, False, [])
 
     at = st["at"]
@@ -103,6 +108,12 @@ def record_moment(
     new_seen = [*seen, key]
     if len(new_seen) > cfg.dedupe_window:
         new_seen = new_seen[len(new_seen) - cfg.dedupe_window:]
+    alerted: list[list[Any]] = st.get("alerted", [])
+    if alerted and alerted[0][0] not in new_seen:
+        window = set(new_seen)
+        alerted = [a for a in alerted if a[0] in window]
+    if failed:
+        alerted = [*alerted, [key, round(before, 6), round(score, 6)]]  # as in the alert
     new = {
         "v": STATE_VERSION,
         "score": score,
@@ -111,6 +122,7 @@ def record_moment(
         "failures": st["failures"] + (1 if failed else 0),
         "recent": new_recent,
         "seen": new_seen,
+        "alerted": alerted,
     }
     return new, MomentResult(q, before, score, failed, False, at is not None and occurred_at < at,
                              recent)

@@ -11,10 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.domain.circles import update_circles
 from agents.domain.customer_moments import MomentResult, RejectedMoment, record_moment
+from agents.domain.drop_off import KIND as DROP_OFF
+from agents.domain.drop_off import drop_off_alert
 from agents.domain.failed_moment import KIND as FAILED_MOMENT
 from agents.domain.failed_moment import failed_moment_alert
+from agents.domain.journeys import KEY as JOURNEYS
+from agents.domain.journeys import JourneyChange, on_moment
 from agents.domain.model_config import ModelConfig
+from agents.domain.quality import is_delight
 from schemas.touchpoint_event import InvalidEvent, decode_event
 
 
@@ -38,6 +44,8 @@ class Processed:
     state: dict[str, Any] | None = None  # the customer's new state; None: leave it as it was
     result: MomentResult | None = None
     outputs: list[Output] = field(default_factory=list)
+    occurred_at: float | None = None  # the event time of a counted (scored, not duplicate) event
+    journeys: JourneyChange | None = None  # what it did to the customer's journeys, if anything
 
 
 def process_record(
@@ -56,13 +64,46 @@ def process_record(
     customer_id: str = event["customer_id"]
     if key != customer_id.encode():
         return Processed(rekey=customer_id, event=event, customer_id=customer_id)
+    prev = state_of(customer_id)
     try:
-        state, result = record_moment(state_of(customer_id), event, occurred_at, cfg, now)
+        state, result = record_moment(prev, event, occurred_at, cfg, now)
     except RejectedMoment as exc:
         return Processed(rejected=(exc.reason, exc.detail), event=event, customer_id=customer_id)
-    out = Processed(event=event, customer_id=customer_id, result=result,
-                    state=None if result.duplicate else state)
+    # A duplicate's state (unchanged) is written back too: after a crash the local
+    # store may hold an update whose changelog record never reached Kafka.
+    out = Processed(event=event, customer_id=customer_id, result=result, state=state)
     if result.failed:
         out.outputs.append(
             Output(FAILED_MOMENT, customer_id, failed_moment_alert(event, result, cfg, now)))
+    if not result.duplicate:  # a duplicate changes no circle and sends no lifecycle event
+        q = result.quality.q
+        circles, lifecycle = update_circles(
+            prev.get("c") if prev else None, event, occurred_at, q, result.failed,
+            is_delight(q, cfg.quality), state["score"], state["at"], cfg.circles,
+            cfg.max_lateness_s, now)
+        if circles:
+            state["c"] = circles
+        out.outputs.extend(Output(a["kind"], customer_id, a) for a in lifecycle)
+        _journeys(out, prev, state, event, occurred_at, q, cfg, now)
     return out
+
+
+def _journeys(out: Processed, prev: dict[str, Any] | None, state: dict[str, Any],
+              event: dict[str, Any], occurred_at: float, q: float, cfg: ModelConfig,
+              now: float) -> None:
+    """Journey state and drop-off alerts (README "Journeys and drop-off attribution")."""
+    out.occurred_at = occurred_at
+    js, change = on_moment(prev.get(JOURNEYS) if prev else None, event, occurred_at, q,
+                           state["at"], cfg.journeys, cfg.quality.failed_threshold)
+    if js is None:
+        state.pop(JOURNEYS, None)
+    else:
+        state[JOURNEYS] = js
+    if change is None:
+        return
+    out.journeys = change
+    customer_id = event["customer_id"]
+    for d in change.dropped:
+        out.outputs.append(Output(DROP_OFF, customer_id, drop_off_alert(
+            customer_id, d, cfg.journeys, cfg.quality.failed_threshold,
+            cfg.quality.red_quality, now)))

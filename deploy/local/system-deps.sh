@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the machine-level tools the service and its tests use, from Debian's packages:
-# Java 17 and Maven (the embedded Kafka broker), kcat (the third-party client test) and
-# Prometheus/promtool (the observability tests). Idempotent: does nothing when all are there.
+# Java 17 and Maven (the embedded Kafka broker), kcat (the third-party client test),
+# Prometheus/promtool (the observability tests) and Chromium (headless, the HTML report test).
+# Idempotent: does nothing when all are there.
 set -euo pipefail
 
 need=()
@@ -9,6 +10,7 @@ command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

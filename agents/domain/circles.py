@@ -1,0 +1,305 @@
+"""Normann's circles, per customer, in event time: the rules and their lifecycle alerts.
+
+A **vicious circle** opens when failed moments chain (≥ N failures within a window W of
+event time while the running score is below a threshold), escalates amber → red when
+the chain grows to R failures or a recovery attempt fails, and resolves when the score
+is back at or above the threshold. A **virtuous circle** opens when delight repeats
+(≥ V consecutive delights in event time and no failure in the quiet period before the
+newest of them) and ends at the next failed moment.
+
+The state the rules need lives in the customer's state dict under ``"c"`` (one table
+value, serialized on every update), so it is small and bounded: the failure times of
+the current chain (at most ``vicious_memory``, none older than W + the lateness bound),
+the newest V delights, a few event times and counters. No timers: every decision is
+taken when an event arrives, on event time, so the stream and an offline replay of the
+same records take the same decisions.
+
+Ids are deterministic and independent of which event tipped a transition: a circle is
+the customer's n-th circle of its kind, ``alert_id = uuid5(kind, customer, n,
+lifecycle)``. Reordering the failures of a chain (or the good moments that end it)
+yields the same ids; see the README's out-of-order policy for the exact claim.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from agents.domain.alert_ids import alert_id
+
+VICIOUS = "vicious-circle"
+VIRTUOUS = "virtuous-circle"
+VICIOUS_SCHEMA = "mot.alert.vicious-circle/v1"
+VIRTUOUS_SCHEMA = "mot.alert.virtuous-circle/v1"
+KINDS = (VICIOUS, VIRTUOUS)
+
+# Positions in a failure-memory entry (a list, to keep the serialized state small):
+# event time, event id, and for a failed recovery attempt the id of the moment it tried
+# to repair (else 0).
+F_AT, F_EVENT_ID, F_RECOVERY_OF = range(3)
+MAX_RECOVERIES = 8  # successful recovery attempts remembered per open circle, as evidence
+
+
+@dataclass(frozen=True, slots=True)
+class CircleConfig:
+    """The circle rules' defaults (DOMAIN.md); the README lists the settings."""
+
+    vicious_failures: int = 3
+    vicious_window_s: float = 72 * 3600.0
+    vicious_red_failures: int = 5
+    vicious_score_threshold: float = 0.0
+    vicious_cooldown_s: float = 24 * 3600.0
+    vicious_memory: int = 16
+    virtuous_moments: int = 5
+    virtuous_quiet_s: float = 30 * 86400.0
+
+
+def circle_id(kind: str, customer_id: str, n: int) -> str:
+    return alert_id(kind, customer_id, str(n))
+
+
+def lifecycle_id(kind: str, customer_id: str, n: int, lifecycle: str) -> str:
+    return alert_id(kind, customer_id, str(n), lifecycle)
+
+
+def has_chain(times: list[float], n: int, window_s: float) -> bool:
+    """True when some span of ``window_s`` holds ``n`` of the (sorted) times."""
+    return any(times[i + n - 1] - times[i] <= window_s for i in range(len(times) - n + 1))
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as RFC 3339 UTC with milliseconds (as in the failed-moment alert)."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def update_circles(
+    prev: dict[str, Any] | None,
+    event: dict[str, Any],
+    occurred_at: float,
+    q: float,
+    failed: bool,
+    delight: bool,
+    score: float,
+    at: float,
+    cfg: CircleConfig,
+    max_lateness_s: float,
+    detected_at: float,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Apply one new (non-duplicate, accepted) moment to the circle state ``prev``.
+
+    ``score`` and ``at`` are the customer's running score and latest event time after
+    the moment. Returns the new circle state (``prev`` is not modified) and the
+    lifecycle alerts, in order.
+    """
+    c: dict[str, Any] = dict(prev) if prev else {}
+    out: list[dict[str, Any]] = []
+    t = occurred_at
+    threshold = cfg.vicious_score_threshold
+    recovery_of = event.get("recovery_of")
+
+    # --- vicious circle -------------------------------------------------------------
+    if failed:
+        lf = c.get("lf")
+        if lf is None or t > lf:
+            c["lf"] = t
+        resolved_at = c.get("vr")  # the last failure of the previous circle
+        if resolved_at is None or t > resolved_at:  # older ones belonged to that circle
+            horizon = at - max_lateness_s - cfg.vicious_window_s
+            memory = [f for f in c.get("vf", ()) if f[F_AT] >= horizon]
+            insort(memory, [t, event["event_id"], recovery_of or 0])
+            if len(memory) > cfg.vicious_memory:
+                memory = memory[len(memory) - cfg.vicious_memory:]
+            c["vf"] = memory
+            vo = c.get("vo")
+            if vo is None:
+                if (
+                    score < threshold
+                    and (resolved_at is None
+                         or memory[-1][F_AT] >= resolved_at + cfg.vicious_cooldown_s)
+                    and has_chain([f[F_AT] for f in memory], cfg.vicious_failures,
+                                  cfg.vicious_window_s)
+                ):
+                    n = c.get("vn", 0) + 1
+                    vo = {"n": n, "at": at, "chain": len(memory), "red": 0}
+                    c["vn"] = n
+                    c["vo"] = vo
+                    out.append(_vicious(event, vo, memory, "opened", score, detected_at))
+                    failed_recovery = next(
+                        ((f[F_EVENT_ID], f[F_RECOVERY_OF]) for f in memory if f[F_RECOVERY_OF]),
+                        None)
+                    if failed_recovery or vo["chain"] >= cfg.vicious_red_failures:
+                        vo["red"] = 1
+                        out.append(_vicious(event, vo, memory, "escalated", score, detected_at,
+                                            recovery=failed_recovery))
+            else:
+                vo = c["vo"] = {**vo, "chain": vo["chain"] + 1}
+                if not vo["red"] and (recovery_of or vo["chain"] >= cfg.vicious_red_failures):
+                    vo["red"] = 1
+                    out.append(_vicious(event, vo, memory, "escalated", score, detected_at,
+                                        recovery=(event["event_id"], recovery_of)
+                                        if recovery_of else None))
+    vo = c.get("vo")
+    if vo is not None:
+        if recovery_of and not failed:
+            vo = c["vo"] = {**vo, "rec": [*vo.get("rec", ())[1 - MAX_RECOVERIES:],
+                                          [event["event_id"], recovery_of]]}
+        if score >= threshold:
+            # The chain is over: its failures never count again, and the cooldown runs
+            # from its last failure (event time, so it does not depend on which good
+            # moment happened to tip the score).
+            chain = c.get("vf") or [[vo["at"]]]
+            last_failure = chain[-1][F_AT]
+            del c["vo"]
+            c["vr"] = last_failure
+            c["vf"] = []
+            out.append(_vicious(event, vo, [], "resolved", score, detected_at,
+                                resolved_at=at,
+                                cooldown_until=last_failure + cfg.vicious_cooldown_s))
+
+    # --- virtuous circle ------------------------------------------------------------
+    nd = c.get("nd")
+    if delight:
+        if nd is None or t > nd:  # a delight older than the latest other moment is no streak
+            streak = [*c.get("ds", ())]
+            insort(streak, [t, event["event_id"]])
+            c["ds"] = streak[-cfg.virtuous_moments:]
+    else:
+        if nd is None or t > nd:
+            c["nd"] = t
+            if c.get("ds"):
+                c["ds"] = [d for d in c["ds"] if d[0] > t]
+    wo = c.get("wo")
+    if wo is not None and failed:
+        del c["wo"]
+        out.append(_virtuous(event, wo, [event["event_id"]], "ended", detected_at,
+                             ended_at=at))
+    elif wo is None and delight:
+        streak = c.get("ds", [])
+        lf = c.get("lf")
+        if len(streak) >= cfg.virtuous_moments and (
+            lf is None or streak[-1][0] - lf >= cfg.virtuous_quiet_s
+        ):
+            n = c.get("wn", 0) + 1
+            wo = c["wo"] = {"n": n, "at": at}
+            c["wn"] = n
+            out.append(_virtuous(event, wo, [d[1] for d in streak], "opened", detected_at))
+    return c, out
+
+
+def _vicious(
+    event: dict[str, Any],
+    vo: dict[str, Any],
+    memory: list[list[Any]],
+    lifecycle: str,
+    score: float,
+    detected_at: float,
+    *,
+    recovery: tuple[str, str] | None = None,
+    resolved_at: float | None = None,
+    cooldown_until: float = 0.0,
+) -> dict[str, Any]:
+    customer_id = event["customer_id"]
+    event_id = event["event_id"]
+    n = vo["n"]
+    if lifecycle == "resolved":
+        severity = "green"
+        evidence = [event_id, *(r[0] for r in vo.get("rec", ()) if r[0] != event_id)]
+    else:
+        severity = "red" if vo["red"] else "amber"
+        evidence = [f[F_EVENT_ID] for f in memory]
+        if event_id not in evidence:
+            evidence.append(event_id)
+    alert: dict[str, Any] = {
+        "schema": VICIOUS_SCHEMA,
+        "alert_id": lifecycle_id(VICIOUS, customer_id, n, lifecycle),
+        "kind": VICIOUS,
+        "lifecycle": lifecycle,
+        "circle_id": circle_id(VICIOUS, customer_id, n),
+        "circle": n,
+        "severity": severity,
+        "customer_id": customer_id,
+        "touchpoint": event["touchpoint"],
+        "occurred_at": event["occurred_at"],
+        "detected_at": iso(detected_at),
+        "event_id": event_id,
+        "opened_at": iso(vo["at"]),
+        "failures": vo["chain"],
+        "score": round(score, 6),
+        "evidence": {"event_ids": evidence},
+    }
+    if lifecycle == "escalated":
+        # Why it turned red: the chain reached the red length, or a recovery attempt
+        # (``recovery_event_id``) failed to repair the moment ``recovery_of``.
+        alert["reason"] = "chain" if recovery is None else "failed_recovery"
+        if recovery is not None:
+            alert["recovery_event_id"], alert["recovery_of"] = recovery
+    if resolved_at is not None:
+        alert["resolved_at"] = iso(resolved_at)
+        alert["duration_s"] = round(max(0.0, resolved_at - vo["at"]), 3)
+        alert["cooldown_until"] = iso(cooldown_until)
+        alert["recoveries"] = [{"event_id": r[0], "recovery_of": r[1]}
+                               for r in vo.get("rec", ())]
+    return alert
+
+
+def _virtuous(
+    event: dict[str, Any],
+    wo: dict[str, Any],
+    evidence: list[str],
+    lifecycle: str,
+    detected_at: float,
+    *,
+    ended_at: float | None = None,
+) -> dict[str, Any]:
+    customer_id = event["customer_id"]
+    n = wo["n"]
+    alert: dict[str, Any] = {
+        "schema": VIRTUOUS_SCHEMA,
+        "alert_id": lifecycle_id(VIRTUOUS, customer_id, n, lifecycle),
+        "kind": VIRTUOUS,
+        "lifecycle": lifecycle,
+        "circle_id": circle_id(VIRTUOUS, customer_id, n),
+        "circle": n,
+        "severity": "green",
+        "customer_id": customer_id,
+        "touchpoint": event["touchpoint"],
+        "occurred_at": event["occurred_at"],
+        "detected_at": iso(detected_at),
+        "event_id": event["event_id"],
+        "opened_at": iso(wo["at"]),
+        "evidence": {"event_ids": evidence},
+    }
+    if ended_at is not None:
+        alert["ended_at"] = iso(ended_at)
+        alert["duration_s"] = round(max(0.0, ended_at - wo["at"]), 3)
+    return alert
+
+
+def open_circles(c: dict[str, Any] | None, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's open circles, for the HTTP view (ids, times, no event payloads)."""
+    if not c:
+        return []
+    found = []
+    vo = c.get("vo")
+    if vo is not None:
+        found.append({
+            "kind": VICIOUS, "circle_id": circle_id(VICIOUS, customer_id, vo["n"]),
+            "circle": vo["n"], "severity": "red" if vo["red"] else "amber",
+            "opened_at": iso(vo["at"]), "failures": vo["chain"],
+            "failure_event_ids": [f[F_EVENT_ID] for f in c.get("vf", ())],
+        })
+    wo = c.get("wo")
+    if wo is not None:
+        found.append({
+            "kind": VIRTUOUS, "circle_id": circle_id(VIRTUOUS, customer_id, wo["n"]),
+            "circle": wo["n"], "severity": "green", "opened_at": iso(wo["at"]),
+        })
+    return found
+
+
+def in_vicious_circle(state: dict[str, Any] | None) -> bool:
+    c = state.get("c") if state else None
+    return bool(c) and "vo" in c

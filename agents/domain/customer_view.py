@@ -1,0 +1,37 @@
+"""What ``GET /customers/{id}`` shows of a customer's state: score, circles, recent moments.
+
+Only what the model derived (scores, qualities, ids, times, touchpoints), never an
+event's free-form content, so the page exposes no customer payload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.domain.circles import iso, open_circles
+from agents.domain.customer_moments import R_AT, R_EVENT_ID, R_Q, R_TOUCHPOINT
+
+SCHEMA = "mot.customer/v1"
+
+
+def customer_view(customer_id: str, state: dict[str, Any]) -> dict[str, Any]:
+    at = state.get("at")
+    return {
+        "schema": SCHEMA,
+        "customer_id": customer_id,
+        "score": round(state["score"], 6),
+        "score_at": iso(at) if at is not None else None,
+        "moments": state.get("moments", 0),
+        "failures": state.get("failures", 0),
+        "open_circles": open_circles(state.get("c"), customer_id),
+        "recent_moments": [
+            {"event_id": m[R_EVENT_ID], "occurred_at": iso(m[R_AT]),
+             "touchpoint": m[R_TOUCHPOINT], "quality": round(m[R_Q], 6)}
+            for m in reversed(state.get("recent", ()))
+        ],
+    }
+
+
+def not_found(customer_id: str) -> dict[str, Any]:
+    return {"error": "not_found", "customer_id": customer_id,
+            "detail": "no moment of this customer has been scored"}

@@ -1,0 +1,209 @@
+"""Touchpoint andon: a touchpoint's failure rate now against its own past.
+
+Per touchpoint (organisation level) the state holds event-time buckets of
+``bucket_s`` seconds: counts of moments and of failed moments. The *window* is the
+last ``ceil(window_s / bucket_s)`` buckets up to the touchpoint's latest event time
+(the current bucket included); a bucket that slides out of the window is folded into
+the *baseline*, a slow exponentially weighted average of past buckets (failures and
+moments averaged separately, rate = F / N; the first buckets are a plain average).
+The baseline learns only while the status is green, so an incident does not become
+the new normal.
+
+Status, judged once the window holds ``min_window_events`` moments and the baseline
+``min_baseline_events``:
+
+* red   when rate ≥ red_ratio · baseline   and rate − baseline ≥ min_delta
+* amber when rate ≥ amber_ratio · baseline and rate − baseline ≥ min_delta
+* green otherwise.
+
+Hysteresis: a level is kept until the rate falls below ``hysteresis`` times its
+entry thresholds (both the ratio and the delta), so a rate hovering at a threshold
+does not flap. Every change of status is a transition, numbered per touchpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from agents.domain.alert_ids import alert_id
+from agents.domain.failed_moment import iso
+
+KIND = "touchpoint-status"
+SCHEMA = "mot.alert.touchpoint-status/v1"
+LEVELS = ("green", "amber", "red")
+GREEN, AMBER, RED = 0, 1, 2
+# Positions in a bucket entry.
+B_INDEX, B_EVENTS, B_FAILURES = range(3)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusConfig:
+    window_s: float = 300.0
+    bucket_s: float = 30.0
+    baseline_alpha: float = 0.02
+    min_window_events: int = 30
+    min_baseline_events: int = 200
+    amber_ratio: float = 2.0
+    red_ratio: float = 4.0
+    min_delta: float = 0.05
+    hysteresis: float = 0.8
+
+    @property
+    def window_buckets(self) -> int:
+        return max(1, math.ceil(self.window_s / self.bucket_s))
+
+    @classmethod
+    def from_settings(cls, s: Any) -> StatusConfig:
+        return cls(
+            window_s=s.touchpoint_window_s,
+            bucket_s=s.touchpoint_bucket_s,
+            baseline_alpha=s.touchpoint_baseline_alpha,
+            min_window_events=s.touchpoint_min_window_events,
+            min_baseline_events=s.touchpoint_min_baseline_events,
+            amber_ratio=s.touchpoint_amber_ratio,
+            red_ratio=s.touchpoint_red_ratio,
+            min_delta=s.touchpoint_min_delta,
+            hysteresis=s.touchpoint_hysteresis,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The numbers a status is judged on."""
+
+    window_start: float
+    window_end: float
+    events: int
+    failures: int
+    rate: float
+    baseline_rate: float | None
+    baseline_events: int
+
+    @property
+    def judged(self) -> bool:
+        return self.baseline_rate is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    previous: int
+    status: int
+    seq: int  # the touchpoint's transition number, from 1
+    at: float  # event time of the moment that caused it
+    figures: Figures
+
+
+def new_state() -> dict[str, Any]:
+    return {"b": [], "end": None, "F": 0.0, "N": 0.0, "k": 0, "bn": 0, "s": GREEN, "seq": 0,
+            "since": None}
+
+
+def figures(st: dict[str, Any], cfg: StatusConfig) -> Figures:
+    """Window and baseline figures of a touchpoint state (``baseline_rate`` is None until
+    both have enough moments to judge)."""
+    n = f = 0
+    for b in st["b"]:
+        n += b[B_EVENTS]
+        f += b[B_FAILURES]
+    end = st["end"] if st["end"] is not None else 0.0
+    end_idx = math.floor(end / cfg.bucket_s)
+    start = (end_idx - cfg.window_buckets + 1) * cfg.bucket_s
+    judged = n >= cfg.min_window_events and st["bn"] >= cfg.min_baseline_events and st["N"] > 0
+    return Figures(start, end, n, f, f / n if n else 0.0,
+                   st["F"] / st["N"] if judged else None, st["bn"])
+
+
+def _over(rate: float, base: float, ratio: float, delta: float) -> bool:
+    return rate >= base * ratio and rate - base >= delta
+
+
+def level(rate: float, base: float, current: int, cfg: StatusConfig) -> int:
+    """The status for ``rate`` against ``base``, given the current one (hysteresis)."""
+    h = cfg.hysteresis
+    if _over(rate, base, cfg.red_ratio, cfg.min_delta):
+        return RED
+    if current == RED and _over(rate, base, cfg.red_ratio * h, cfg.min_delta * h):
+        return RED
+    if _over(rate, base, cfg.amber_ratio, cfg.min_delta):
+        return AMBER
+    if current >= AMBER and _over(rate, base, cfg.amber_ratio * h, cfg.min_delta * h):
+        return AMBER
+    return GREEN
+
+
+def observe(
+    st: dict[str, Any] | None, at: float, failed: bool, cfg: StatusConfig
+) -> tuple[dict[str, Any], Transition | None, bool]:
+    """Count one moment at event time ``at``; return the new state, the transition it
+    caused (if any) and whether it was too late to count (older than the window)."""
+    old = new_state() if st is None else st
+    idx = math.floor(at / cfg.bucket_s)
+    nb = cfg.window_buckets
+    end = old["end"]
+    if end is not None and idx <= math.floor(end / cfg.bucket_s) - nb:
+        return old, None, True
+    buckets = [b for b in old["b"]]
+    for i in range(len(buckets) - 1, -1, -1):  # the bucket is usually the last one
+        b = buckets[i]
+        if b[B_INDEX] == idx:
+            buckets[i] = [idx, b[B_EVENTS] + 1, b[B_FAILURES] + (1 if failed else 0)]
+            break
+        if b[B_INDEX] < idx:
+            buckets.insert(i + 1, [idx, 1, 1 if failed else 0])
+            break
+    else:
+        buckets.insert(0, [idx, 1, 1 if failed else 0])
+    st = {**old, "b": buckets}
+    if end is None or at > end:
+        st["end"] = at
+        cutoff = math.floor(at / cfg.bucket_s) - nb
+        while buckets and buckets[0][B_INDEX] <= cutoff:
+            gone = buckets.pop(0)
+            if st["s"] == GREEN:  # learn the normal only while it is normal
+                alpha = max(cfg.baseline_alpha, 1.0 / (st["k"] + 1))
+                st["F"] = (1 - alpha) * st["F"] + alpha * gone[B_FAILURES]
+                st["N"] = (1 - alpha) * st["N"] + alpha * gone[B_EVENTS]
+                st["k"] += 1
+                st["bn"] += gone[B_EVENTS]
+    fig = figures(st, cfg)
+    if fig.baseline_rate is None:
+        return st, None, False
+    new = level(fig.rate, fig.baseline_rate, st["s"], cfg)
+    if new == st["s"]:
+        return st, None, False
+    st["seq"] += 1
+    t = Transition(st["s"], new, st["seq"], at, fig)
+    st["s"] = new
+    st["since"] = at
+    return st, t, False
+
+
+def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfig,
+                 detected_at: float) -> dict[str, Any]:
+    """The ops alert for one transition; its shape is
+    ``schemas/touchpoint-status-alert.v1.schema.json``."""
+    f = t.figures
+    base = f.baseline_rate if f.baseline_rate is not None else 0.0
+    return {
+        "schema": SCHEMA,
+        "alert_id": alert_id(KIND, touchpoint, str(t.seq)),
+        "kind": KIND,
+        "severity": LEVELS[t.status],
+        "touchpoint": touchpoint,
+        "status": LEVELS[t.status],
+        "previous_status": LEVELS[t.previous],
+        "transition": t.seq,
+        "occurred_at": iso(t.at),
+        "detected_at": iso(detected_at),
+        "window": {"start": iso(f.window_start), "end": iso(f.window_end),
+                   "seconds": cfg.window_buckets * cfg.bucket_s, "events": f.events,
+                   "failures": f.failures, "failure_rate": round(f.rate, 6)},
+        "baseline": {"failure_rate": round(base, 6), "events": f.baseline_events},
+        "ratio": round(f.rate / base, 6) if base > 0 else None,
+        "delta": round(f.rate - base, 6),
+        "thresholds": {"amber_ratio": cfg.amber_ratio, "red_ratio": cfg.red_ratio,
+                       "min_delta": cfg.min_delta, "hysteresis": cfg.hysteresis},
+        "evidence": {"event_ids": [event_id]},
+    }

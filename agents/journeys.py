@@ -1,0 +1,86 @@
+"""Journey bookkeeping beside the scoring agent: the stream clock and the deadline index.
+
+Both are tables partitioned like ``customer-state`` (each entry is written while the
+agent handles a record of that input partition), so they move with their partition
+on a rebalance and are restored from their changelogs:
+
+* ``stream-clock``: per input partition ``[latest event time, wall time of the last
+  event]``, written at most once per :data:`CLOCK_STEP_S` of either clock.
+* ``journey-deadlines``: per customer with open journeys ``[deadline, partition]``, a
+  lower bound of the earliest ``last event + timeout`` of their open journeys. It is
+  written when a journey opens (if earlier than the entry) and removed when the last
+  one closes; between the two it is only corrected by the silence check
+  (:mod:`agents.silent_journeys`), so a journey's ordinary moments cost no write here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.domain.drop_off import KIND as DROP_OFF
+from agents.domain.journeys import JourneyChange
+from agents.domain.moment_processor import Output, Processed
+from streams import metrics as m
+from streams.app import app, settings
+
+CLOCK_STEP_S = 1.0
+
+stream_clock = app.Table("stream-clock", default=None, key_type=str,
+                         partitions=settings.partitions)
+journey_deadlines = app.Table("journey-deadlines", default=None, key_type=str,
+                              partitions=settings.partitions)
+
+# This worker's view of stream-clock for the partitions it runs: read once from the
+# table, then kept in step with every write. Cleared when partitions are revoked, so
+# a partition that comes back is read from the table again.
+_clock: dict[int, list[float]] = {}
+
+
+@app.on_partitions_revoked.connect
+async def _forget_clock(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    _clock.clear()
+
+
+def advance_clock(partition: int, occurred_at: float, now: float) -> None:
+    """Move the partition's event-time clock (never past the wall clock, never back)."""
+    c = _clock.get(partition)
+    if c is None:
+        c = stream_clock.get(str(partition)) or [occurred_at if occurred_at < now else now, 0.0]
+    t = occurred_at if occurred_at < now else now
+    if t >= c[0] + CLOCK_STEP_S or now >= c[1] + CLOCK_STEP_S:
+        c = [t if t > c[0] else c[0], now]
+        stream_clock[str(partition)] = c
+    _clock[partition] = c
+
+
+def keep_deadline(customer_id: str, partition: int, change: JourneyChange) -> None:
+    """Keep the index entry a lower bound of the customer's earliest deadline."""
+    if change.open_count == 0:
+        if change.had_open:
+            journey_deadlines.pop(customer_id, None)
+    elif change.opened and change.earliest_deadline is not None:
+        cur = journey_deadlines.get(customer_id)
+        if cur is None or change.earliest_deadline < cur[0]:
+            journey_deadlines[customer_id] = [change.earliest_deadline, partition]
+
+
+def count_journeys(change: JourneyChange, outputs: list[Output]) -> None:
+    if change.opened:
+        m.journeys.labels("opened").inc()
+    for status in change.closed:
+        m.journeys.labels(status).inc()
+    for out in outputs:
+        if out.kind == DROP_OFF:
+            for tp, share in out.value["blame_by_touchpoint"].items():
+                m.dropoff_blame.labels(tp).inc(share)
+
+
+def note_record(partition: int, done: Processed, now: float) -> None:
+    """After a counted event: the clock, the deadline index and the journey metrics."""
+    if done.occurred_at is None:
+        return
+    advance_clock(partition, done.occurred_at, now)
+    change = done.journeys
+    if change is not None and done.customer_id is not None:
+        keep_deadline(done.customer_id, partition, change)
+        count_journeys(change, done.outputs)

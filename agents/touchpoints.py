@@ -1,0 +1,197 @@
+"""Touchpoint andon: the organisation-level status of every touchpoint.
+
+The scoring agent partitions by customer; a touchpoint's moments come from all of
+them. So for every counted moment it sends a 9-byte-plus-id observation (event time,
+failed?, event id) keyed by touchpoint to the internal topic
+``<app id>-touchpoint-observations``; the agent here keeps one state per touchpoint in
+the ``touchpoint-status`` table (:mod:`agents.domain.touchpoint_status`) and sends
+every status transition to ``MOT_TOPIC_ALERTS_TOUCHPOINT_STATUS``.
+
+Each worker serves the statuses of the partitions it runs, as the
+``mot_touchpoint_status`` gauge (read from the table at scrape time, so a touchpoint
+whose partition moved away is no longer exported here) and at ``GET /touchpoints``,
+which also asks every other worker of the group (their addresses come from the
+group's assignment) for theirs and merges the answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from collections.abc import AsyncIterable, Iterator
+from typing import Any
+
+import aiohttp
+import orjson
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
+
+from agents.domain.failed_moment import iso
+from agents.domain.moment_processor import Processed
+from agents.domain.touchpoint_status import KIND, LEVELS, StatusConfig, figures, observe
+from agents.domain.touchpoint_status import status_alert as build_status_alert
+from streams import metrics as m
+from streams.app import app, settings
+from streams.topics import touchpoint_status_alerts_topic
+
+log = logging.getLogger(__name__)
+status_config = StatusConfig.from_settings(settings)
+
+observations_topic = app.topic(
+    f"{settings.app_id}-touchpoint-observations",
+    internal=True,
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.partitions,
+)
+touchpoint_status = app.Table("touchpoint-status", default=None, key_type=str,
+                              partitions=settings.partitions)
+
+_OBSERVATION = struct.Struct("<d?")  # event time, failed; then the event id (UTF-8)
+
+
+def encode_observation(at: float, failed: bool, event_id: str) -> bytes:
+    return _OBSERVATION.pack(at, failed) + event_id.encode()
+
+
+def decode_observation(value: bytes) -> tuple[float, bool, str]:
+    at, failed = _OBSERVATION.unpack_from(value)
+    return at, failed, value[_OBSERVATION.size:].decode()
+
+
+async def observe_moment(done: Processed) -> None:
+    """Hand one counted moment to its touchpoint's andon (called by the scoring agent)."""
+    event, result = done.event, done.result
+    if done.occurred_at is None or event is None or result is None:
+        return
+    await observations_topic.send(
+        key=event["touchpoint"].encode(),
+        value=encode_observation(done.occurred_at, result.failed, event["event_id"]))
+
+
+async def judge(event: Any) -> None:
+    msg = event.message
+    touchpoint = msg.key.decode()
+    at, failed, event_id = decode_observation(msg.value)
+    st, transition, late = observe(touchpoint_status.get(touchpoint), at, failed,
+                                   status_config)
+    if late:
+        m.touchpoint_observations_late.inc()
+        return
+    st["p"] = msg.partition  # which partition serves it (for the gauge and the page)
+    touchpoint_status[touchpoint] = st
+    if transition is not None:
+        alert = build_status_alert(touchpoint, transition, event_id, status_config, time.time())
+        await touchpoint_status_alerts_topic.send(key=touchpoint.encode(),
+                                                  value=orjson.dumps(alert))
+        m.alerts_emitted.labels(KIND).inc()
+        log.info("touchpoint %s: %s -> %s", touchpoint, alert["previous_status"],
+                 alert["status"])
+
+
+@app.agent(observations_topic, name="touchpoint-andon")
+async def touchpoint_andon(stream: AsyncIterable[Any]) -> None:
+    async for event in stream.events():  # type: ignore[attr-defined]
+        try:
+            await judge(event)
+        except Exception:  # a defect must not stop the andon of every other touchpoint
+            msg = event.message
+            log.exception("internal error on touchpoint observation %s[%s]@%s; skipped",
+                          msg.topic, msg.partition, msg.offset)
+
+
+def local_statuses() -> Iterator[tuple[str, dict[str, Any]]]:
+    """The touchpoints whose partition this worker runs, with their state."""
+    owned = {tp.partition for tp in app.assignor.assigned_actives()
+             if tp.topic == observations_topic.get_topic_name()}
+    for touchpoint, st in touchpoint_status.items():
+        if st is not None and st.get("p") in owned:
+            yield touchpoint, st
+
+
+def view(st: dict[str, Any]) -> dict[str, Any]:
+    """One touchpoint's status for ``GET /touchpoints``."""
+    f = figures(st, status_config)
+    return {
+        "status": LEVELS[st["s"]],
+        "since": iso(st["since"]) if st["since"] is not None else None,
+        "transitions": st["seq"],
+        "judged": f.judged,
+        "window": {"end": iso(f.window_end) if st["end"] is not None else None,
+                   "events": f.events, "failures": f.failures,
+                   "failure_rate": round(f.rate, 6)},
+        "baseline": {"failure_rate": round(st["F"] / st["N"], 6) if st["N"] > 0 else None,
+                     "events": f.baseline_events},
+    }
+
+
+class TouchpointCollector:
+    """``mot_touchpoint_status`` and the figures behind it, read at scrape time."""
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return self._families()
+
+    def _families(self) -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily("mot_touchpoint_status",
+                              "Andon status of a touchpoint: 0 green, 1 amber, 2 red.",
+                              labels=["touchpoint"]),
+            GaugeMetricFamily("mot_touchpoint_window_failure_rate",
+                              "Failure rate of a touchpoint over its sliding window.",
+                              labels=["touchpoint"]),
+            GaugeMetricFamily("mot_touchpoint_baseline_failure_rate",
+                              "A touchpoint's baseline failure rate (its own past).",
+                              labels=["touchpoint"]),
+        ]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        status, rate, base = self._families()
+        try:
+            for touchpoint, st in local_statuses():
+                status.add_metric([touchpoint], st["s"])
+                rate.add_metric([touchpoint], figures(st, status_config).rate)
+                if st["N"] > 0:
+                    base.add_metric([touchpoint], st["F"] / st["N"])
+        except Exception:  # tables not ready (starting, rebalancing): no samples this time
+            log.debug("touchpoint statuses not readable yet", exc_info=True)
+        yield from (status, rate, base)
+
+
+REGISTRY.register(TouchpointCollector())
+
+
+async def _peer(url: str) -> dict[str, Any] | None:
+    try:
+        async with app.http_client.get(f"{url.rstrip('/')}/touchpoints?scope=local",
+                                       timeout=aiohttp.ClientTimeout(total=3)) as r:
+            if r.status != 200:
+                return None
+            return orjson.loads(await r.read())
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        log.warning("GET /touchpoints: worker %s did not answer (%s)", url, exc)
+        return None
+
+
+@app.page("/touchpoints")
+async def touchpoints_page(web: Any, request: Any) -> Any:
+    """Every touchpoint's current status, from every worker of the group."""
+    mine = {tp: view(st) for tp, st in local_statuses()}
+    me = str(app.conf.canonical_url).rstrip("/")
+    if request.query.get("scope") == "local":
+        return web.json({"touchpoints": mine, "worker": me})
+    peers = [u for u in app.assignor.tables_metadata() if str(u).rstrip("/") != me]
+    answers = await asyncio.gather(*(_peer(str(u)) for u in peers))
+    merged = dict(mine)
+    missing = []
+    for url, answer in zip(peers, answers, strict=True):
+        if answer is None:
+            missing.append(str(url))
+        else:
+            merged.update(answer["touchpoints"])
+    body = {"touchpoints": dict(sorted(merged.items())), "workers": 1 + len(peers),
+            "complete": not missing, "missing_workers": missing}
+    return web.json(body)

@@ -1,0 +1,430 @@
+"""Benchmark: the same stateful job three ways on the same real Kafka, in one run.
+
+    python bench/run.py                       # 1M events, 100k customers, 6 partitions
+    python bench/run.py --smoke               # seconds: proves the script still works
+
+Contestants (each a separate process reading the same input topic):
+  raw      a bare aiokafka consume → process → produce loop, state in a dict (the ceiling)
+  service  this service's worker (Faust agent, RocksDB table + changelog)
+  quix     Quix Streams with its RocksDB state and changelog (the peer)
+Every contestant runs ``agents.domain.moment_processor.process_record``.
+
+Figures: sustained events/s (between 10 % and 90 % of the input committed), events per
+CPU-second, peak RSS, p50/p99 latency from event produced to alert visible at half the
+service's measured maximum, the service's state size on disk per 1M customers, its state
+restore time after a restart with an empty disk, and the service with two workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from streams.local_kafka import LocalKafka  # noqa: E402
+from streams.traffic import TrafficGenerator  # noqa: E402
+
+START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: fixed event times, in the past
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- data ---------------------------------------------------------------------------
+
+def make_events(n: int, customers: int, seed: int = 11) -> list[tuple[bytes, bytes]]:
+    """``n`` synthetic events, spread over event time so that none is too late."""
+    gen = TrafficGenerator(seed=seed, customers=customers)
+    spacing = 30 * 86400 / max(n, 1)
+    out = []
+    for e in gen.events(START, spacing, n):
+        out.append((e["customer_id"].encode(), orjson.dumps(e)))
+    return out
+
+
+async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    finally:
+        await admin.close()
+
+
+async def produce_all(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
+                                max_batch_size=512 * 1024, acks=1)
+    await producer.start()
+    t0 = time.monotonic()
+    try:
+        pending = []
+        for key, value in records:
+            pending.append(await producer.send(topic, value, key=key))
+            if len(pending) >= 20000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return time.monotonic() - t0
+
+
+async def committed(bootstrap: str, group: str, topic: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    except KafkaError:  # the group (or __consumer_offsets) does not exist yet
+        return 0
+    finally:
+        await admin.close()
+    return sum(max(o.offset, 0) for tp, o in offsets.items() if tp.topic == topic)
+
+
+# --- contestants --------------------------------------------------------------------
+
+@dataclass
+class Contestant:
+    name: str
+    cmd: list[str]
+    env: dict[str, str]
+    group: str
+    data_dir: Path
+    health_url: str | None = None
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, log_dir: Path, count: int = 1) -> None:
+        for i in range(count):
+            env = dict(self.env)
+            if self.health_url is not None:
+                port = free_port() if i else int(env["MOT_WEB_PORT"])
+                env["MOT_WEB_PORT"] = str(port)
+                env["MOT_DATA_DIR"] = str(self.data_dir / f"w{i}")
+            log = open(log_dir / f"{self.name}-{self.group}-{i}.log", "ab")  # noqa: SIM115
+            self.procs.append(subprocess.Popen(self.cmd, cwd=REPO, env=env, stdout=log,
+                                               stderr=subprocess.STDOUT,
+                                               start_new_session=True))
+            log.close()
+
+    def wait_healthy(self, timeout: float = 120) -> float:
+        t0 = time.monotonic()
+        if self.health_url is None:
+            return 0.0
+        while time.monotonic() - t0 < timeout:
+            try:
+                with urllib.request.urlopen(self.health_url, timeout=2) as r:
+                    if r.status == 200:
+                        return time.monotonic() - t0
+            except OSError:
+                pass
+            if any(p.poll() is not None for p in self.procs):
+                raise RuntimeError(f"{self.name} exited during start")
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} not healthy in {timeout}s")
+
+    def peak_rss_mb(self) -> float:
+        peaks = []
+        for p in self.procs:
+            try:
+                for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks.append(int(line.split()[1]) / 1024)
+            except FileNotFoundError:
+                pass
+        return max(peaks, default=0.0)
+
+    def cpu_seconds(self) -> list[float]:
+        out = []
+        for p in self.procs:
+            try:
+                t = psutil.Process(p.pid).cpu_times()
+                out.append(t.user + t.system)
+            except psutil.NoSuchProcess:
+                out.append(0.0)
+        return out
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)
+        self.procs.clear()
+
+
+def contestant(name: str, bootstrap: str, input_topic: str, output_topic: str,
+               workdir: Path, partitions: int) -> Contestant:
+    tag = uuid.uuid4().hex[:6]
+    group = f"bench-{name}-{tag}"
+    data_dir = workdir / f"{name}-{tag}"
+    data_dir.mkdir(parents=True)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MOT_")}
+    base.update(PYTHONPATH=str(REPO), BENCH_BOOTSTRAP=bootstrap, BENCH_INPUT=input_topic,
+                BENCH_OUTPUT=output_topic, BENCH_GROUP=group, BENCH_STATE_DIR=str(data_dir))
+    if name == "service":
+        port = free_port()
+        base.update(MOT_KAFKA_BOOTSTRAP_SERVERS=bootstrap, MOT_APP_ID=group,
+                    MOT_TOPIC_EVENTS=input_topic, MOT_TOPIC_ALERTS_FAILED_MOMENT=output_topic,
+                    MOT_TOPIC_DEAD_LETTER=f"{input_topic}.dead-letter",
+                    MOT_PARTITIONS=str(partitions), MOT_WEB_PORT=str(port),
+                    MOT_LOG_LEVEL="warning", MOT_DATA_DIR=str(data_dir))
+        return Contestant(name, [sys.executable, "-m", "streams.worker"], base, group, data_dir,
+                          health_url=f"http://127.0.0.1:{port}/health")
+    module = {"raw": "bench.raw_aiokafka", "quix": "bench.quix_job"}[name]
+    return Contestant(name, [sys.executable, "-m", module], base, group, data_dir)
+
+
+# --- measurements -------------------------------------------------------------------
+
+async def throughput(c: Contestant, bootstrap: str, topic: str, n: int, log_dir: Path,
+                     workers: int = 1, timeout: float = 900) -> dict[str, Any]:
+    """Start ``c`` on a pre-filled topic and time it from 10 % to 90 % committed."""
+    c.start(log_dir, workers)
+    try:
+        c.wait_healthy()
+        t_start = time.monotonic()
+        cpu0 = c.cpu_seconds()
+        marks: dict[str, tuple[float, int, list[float]]] = {}
+        while time.monotonic() - t_start < timeout:
+            done = await committed(bootstrap, c.group, topic)
+            now = time.monotonic()
+            if "p10" not in marks and done >= 0.1 * n:
+                marks["p10"] = (now, done, c.cpu_seconds())
+            if "p90" not in marks and done >= 0.9 * n:
+                marks["p90"] = (now, done, c.cpu_seconds())
+            if done >= n:
+                break
+            await asyncio.sleep(0.25)
+        else:
+            raise TimeoutError(f"{c.name} did not finish {n} events in {timeout}s")
+        (t1, d1, cpu1), (t2, d2, cpu2) = marks["p10"], marks["p90"]
+        if t2 <= t1:  # a tiny input was done within one poll: measure from the start
+            t1, d1, cpu1 = t_start, 0, cpu0
+        cpu = [b - a for a, b in zip(cpu1, cpu2, strict=True)]
+        events = d2 - d1
+        return {
+            "events_per_s": events / (t2 - t1),
+            "events_per_cpu_s": events / sum(cpu) if sum(cpu) else 0.0,
+            "cpu_share": [x / sum(cpu) for x in cpu] if sum(cpu) else [],
+            "peak_rss_mb": c.peak_rss_mb(),
+        }
+    finally:
+        c.stop()
+
+
+async def latency(c: Contestant, bootstrap: str, topic: str, out_topic: str, rate: float,
+                  seconds: float, customers: int, log_dir: Path) -> dict[str, float]:
+    """Offer ``rate`` events/s for ``seconds``; time each alert from send to visible."""
+    c.start(log_dir)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False, fetch_max_wait_ms=10)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, acks=1)
+    try:
+        c.wait_healthy()
+        await consumer.start()
+        await producer.start()
+        parts = None
+        while not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(out_topic)
+        consumer.assign([TopicPartition(out_topic, p) for p in parts])
+        await consumer.seek_to_end()
+        gen = TrafficGenerator(seed=99, customers=customers)
+        sent_at: dict[str, float] = {}
+        latencies: list[float] = []
+
+        async def receive(deadline: float) -> None:
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=50)
+                now = time.monotonic()
+                for recs in batch.values():
+                    for r in recs:
+                        eid = orjson.loads(r.value).get("event_id")
+                        if eid in sent_at:
+                            latencies.append(now - sent_at.pop(eid))
+
+        # warm up until the contestant answers, then measure
+        t_begin = time.monotonic()
+        receiver = asyncio.ensure_future(receive(t_begin + seconds + 60))
+        i = 0
+        while True:
+            elapsed = time.monotonic() - t_begin
+            if elapsed >= seconds:
+                break
+            target = int(elapsed * rate)
+            while i < target:
+                e = gen.next_event(time.time() - 1.0)
+                sent_at[e["event_id"]] = time.monotonic()
+                await producer.send(topic, orjson.dumps(e), key=e["customer_id"].encode())
+                i += 1
+            await asyncio.sleep(0.002)
+        await producer.flush()
+        await asyncio.sleep(3)
+        receiver.cancel()
+        warm = latencies[len(latencies) // 5:]  # drop the first fifth: start-up
+        if len(warm) < 5:
+            return {"p50_ms": float("nan"), "p99_ms": float("nan"), "samples": len(warm)}
+        q = statistics.quantiles(warm, n=100)
+        return {"p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000, "samples": len(warm)}
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        c.stop()
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+async def restore_time(c: Contestant, log_dir: Path) -> float:
+    """A fresh worker (empty disk) of the same app: time until it serves again."""
+    shutil.rmtree(c.data_dir, ignore_errors=True)
+    c.data_dir.mkdir(parents=True)
+    c.start(log_dir)
+    try:
+        return c.wait_healthy(timeout=900)
+    finally:
+        c.stop()
+
+
+# --- main ---------------------------------------------------------------------------
+
+def fmt(x: float, digits: int = 0) -> str:
+    return "n/a" if x != x else f"{x:,.{digits}f}"
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="mot-bench-"))
+    log_dir = workdir / "logs"
+    log_dir.mkdir()
+    kafka = None
+    bootstrap = args.bootstrap
+    if not bootstrap:
+        kafka = LocalKafka(data_dir=workdir / "kafka", heap="1g", fast_start=False)
+        bootstrap = kafka.start(timeout=180)
+    results: dict[str, Any] = {"events": args.events, "customers": args.customers,
+                               "partitions": args.partitions, "contestants": {}}
+    try:
+        tag = uuid.uuid4().hex[:6]
+        src = f"bench-{tag}.input"
+        records = make_events(args.events, args.customers)
+        await create_topics(bootstrap, [src], args.partitions)
+        t = await produce_all(bootstrap, src, records)
+        print(f"produced {len(records):,} events in {t:.1f}s", file=sys.stderr)
+        del records
+        service_max = None
+        for name in args.contestants:
+            out = f"bench-{tag}.{name}.alerts"
+            await create_topics(bootstrap, [out], args.partitions)
+            c = contestant(name, bootstrap, src, out, workdir, args.partitions)
+            r = await throughput(c, bootstrap, src, args.events, log_dir)
+            print(f"{name}: {r['events_per_s']:,.0f} events/s", file=sys.stderr)
+            if name == "service":
+                service_max = r["events_per_s"]
+                r["state_bytes_per_1m_customers"] = (
+                    dir_size(c.data_dir) * 1_000_000 / args.customers)
+                r["restore_s"] = await restore_time(c, log_dir)
+                c2 = contestant(name, bootstrap, src, out, workdir, args.partitions)
+                r2 = await throughput(c2, bootstrap, src, args.events, log_dir, workers=2)
+                r["two_workers"] = r2
+            results["contestants"][name] = r
+        rate = (service_max or 1000.0) / 2
+        results["latency_rate"] = rate
+        for name in args.contestants:
+            lat_src = f"bench-{tag}.{name}.latency-in"
+            lat_out = f"bench-{tag}.{name}.latency-out"
+            await create_topics(bootstrap, [lat_src, lat_out], args.partitions)
+            c = contestant(name, bootstrap, lat_src, lat_out, workdir, args.partitions)
+            results["contestants"][name]["latency"] = await latency(
+                c, bootstrap, lat_src, lat_out, rate, args.latency_seconds, args.customers,
+                log_dir)
+    finally:
+        if kafka is not None:
+            kafka.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+def table(res: dict[str, Any]) -> str:
+    rows = [("contestant", "events/s", "events/CPU-s", "p50 ms", "p99 ms", "peak RSS MB")]
+    for name, r in res["contestants"].items():
+        lat = r.get("latency", {})
+        rows.append((name, fmt(r["events_per_s"]), fmt(r["events_per_cpu_s"]),
+                     fmt(lat.get("p50_ms", float("nan")), 1),
+                     fmt(lat.get("p99_ms", float("nan")), 1), fmt(r["peak_rss_mb"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    svc = res["contestants"].get("service")
+    if svc:
+        two = svc["two_workers"]
+        ratio = two["events_per_cpu_s"] / svc["events_per_cpu_s"] if svc["events_per_cpu_s"] else 0
+        lines += [
+            "",
+            f"service state on disk: {svc['state_bytes_per_1m_customers'] / 1e6:,.0f} MB "
+            f"per 1M customers",
+            f"service restore ({res['customers']:,} customers, empty disk): "
+            f"{svc['restore_s']:.1f} s",
+            f"service, 2 workers: {two['events_per_s']:,.0f} events/s total, "
+            f"{two['events_per_cpu_s']:,.0f} events/CPU-s ({ratio:.2f}x one worker's), "
+            f"CPU share {', '.join(f'{x:.0%}' for x in two['cpu_share'])}",
+            f"latency measured at {res['latency_rate']:,.0f} events/s offered",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--customers", type=int, default=100_000)
+    p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--latency-seconds", type=float, default=20.0)
+    p.add_argument("--contestants", default="raw,service,quix")
+    p.add_argument("--bootstrap", default="", help="use this cluster instead of a local one")
+    p.add_argument("--smoke", action="store_true", help="tiny run: checks the script works")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--keep", action="store_true", help="keep logs and state")
+    args = p.parse_args()
+    args.contestants = [c.strip() for c in args.contestants.split(",") if c.strip()]
+    if args.smoke:
+        args.events, args.customers, args.partitions, args.latency_seconds = 3000, 300, 2, 4.0
+    res = asyncio.run(run(args))
+    print(table(res))
+    if args.json:
+        args.json.write_text(orjson.dumps(res, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""The repo's Prometheus config, rules and Grafana dashboard against a real worker.
+
+A real Prometheus (Debian's ``prometheus``, installed by deploy/local/system-deps.sh)
+scrapes a real worker on the real broker while synthetic traffic flows; every query of
+every dashboard panel is then evaluated through Prometheus's HTTP API and must parse and
+return data, and every rule of rules.yml must evaluate without error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+from aiokafka import AIOKafkaProducer
+
+from streams.traffic import TrafficGenerator
+from tests.harness import REPO, WorkerProcess, free_port, metric_value, service_env
+
+pytestmark = pytest.mark.kafka
+
+PROMETHEUS = shutil.which("prometheus")
+DEPLOY = REPO / "deploy"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "mot.json"
+# Grafana's own variables, as Grafana would fill them in for a 1 s scrape interval
+GRAFANA_VARIABLES = {"$__rate_interval": "15s", "$__range": "2m", "$instance": ".*"}
+
+needs_prometheus = pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus not installed (make system-deps)")
+
+
+def dashboard_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every target of every panel, rows' nested panels included."""
+    out: list[tuple[str, str]] = []
+
+    def walk(panels: list[dict[str, Any]]) -> None:
+        for p in panels:
+            for t in p.get("targets", []):
+                out.append((p["title"], t["expr"]))
+            walk(p.get("panels", []))
+
+    walk(dashboard["panels"])
+    return out
+
+
+def grafana_to_promql(expr: str) -> str:
+    for name, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(name, value)
+    assert "$" not in expr, f"a Grafana variable the test does not know: {expr}"
+    return expr
+
+
+def render_config(directory: Path, target: str) -> Path:
+    """The repo's prometheus.yml with the test worker as the only target and 1 s intervals;
+    its rule files are copied next to it under the same relative names."""
+    source = DEPLOY / "prometheus" / "prometheus.yml"
+    config = yaml.safe_load(source.read_text())
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "mot"]
+    job["static_configs"] = [{"targets": [target]}]
+    for rule_file in config["rule_files"]:
+        (directory / rule_file).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source.parent / rule_file, directory / rule_file)
+    path = directory / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@dataclass
+class PrometheusProcess:
+    """``prometheus`` on a free loopback port with its own storage; stopped by :meth:`stop`."""
+
+    config: Path
+    storage: Path
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> PrometheusProcess:
+        assert PROMETHEUS is not None
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [PROMETHEUS, f"--config.file={self.config}",
+                 f"--storage.tsdb.path={self.storage}",
+                 f"--web.listen-address=127.0.0.1:{self.port}"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"prometheus not ready:\n{self.log_path.read_text()[-3000:]}")
+
+    def api(self, path: str, **params: str) -> Any:
+        url = f"{self.url}/api/v1/{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:  # a bad query answers 400 with the error in JSON
+            return json.loads(e.read())
+
+    def query(self, expr: str) -> Any:
+        return self.api("query", query=expr)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def has_data(answer: Any) -> bool:
+    """A successful instant query with at least one finite sample."""
+    if answer.get("status") != "success":
+        return False
+    result = answer["data"]["result"]
+    if answer["data"]["resultType"] == "scalar":
+        result = [{"value": result}]
+    return any(math.isfinite(float(s["value"][1])) for s in result)
+
+
+async def traffic(bootstrap: str, topic: str, stop: asyncio.Event, rate: float = 40.0) -> int:
+    """Synthetic events at ``rate`` per second, one undecodable record in every 20."""
+    gen = TrafficGenerator(seed=11, customers=120)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    await producer.start()
+    sent = 0
+    try:
+        while not stop.is_set():
+            event = gen.next_event(time.time())
+            key = event["customer_id"].encode()
+            value = orjson.dumps(event) if sent % 20 else b"{not json"
+            await producer.send(topic, value, key=key)
+            sent += 1
+            await asyncio.sleep(1 / rate)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+@pytest.fixture
+def worker(kafka: str, tmp_path: Path) -> Iterator[WorkerProcess]:
+    env = service_env(kafka, tmp_path / "data", MOT_CONSUMER_LAG_INTERVAL_S="1")
+    w = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        yield w.start()
+    finally:
+        w.stop()
+
+
+@pytest.fixture
+def prometheus(worker: WorkerProcess, tmp_path: Path) -> Iterator[PrometheusProcess]:
+    config_dir = tmp_path / "prometheus"
+    config_dir.mkdir()
+    config = render_config(config_dir, f"127.0.0.1:{worker.env['MOT_WEB_PORT']}")
+    p = PrometheusProcess(config, tmp_path / "tsdb", tmp_path / "prometheus.log")
+    try:
+        yield p.start()
+    finally:
+        p.stop()
+
+
+@pytest.fixture
+async def flowing(kafka: str, worker: WorkerProcess) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(traffic(kafka, worker.env["MOT_TOPIC_EVENTS"], stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+@needs_prometheus
+async def test_every_dashboard_query_returns_data_from_a_real_prometheus(
+    worker: WorkerProcess, prometheus: PrometheusProcess, flowing: None
+) -> None:
+    queries = dashboard_queries(json.loads(DASHBOARD.read_text()))
+    assert len(queries) >= 20
+    pending = {(title, grafana_to_promql(expr)) for title, expr in queries}
+    answers: dict[tuple[str, str], Any] = {}
+    deadline = time.monotonic() + 120
+    while pending and time.monotonic() < deadline:
+        for item in sorted(pending):
+            answers[item] = prometheus.query(item[1])
+            assert answers[item].get("status") == "success", (item, answers[item])
+            if has_data(answers[item]):
+                pending.discard(item)
+        await asyncio.sleep(2)
+    assert not pending, "panel queries without data:\n" + "\n".join(
+        f"{title}: {expr} -> {answers[(title, expr)]}" for title, expr in sorted(pending))
+
+    # the $instance variable's values come from up{job="mot"}: the worker is one of them
+    variable = json.loads(DASHBOARD.read_text())["templating"]["list"][1]
+    selector = re.fullmatch(r"label_values\((.+), instance\)", variable["definition"])
+    assert selector is not None
+    series = prometheus.api("series", **{"match[]": selector.group(1)})["data"]
+    assert {s["instance"] for s in series} == {f"127.0.0.1:{worker.env['MOT_WEB_PORT']}"}
+
+    # what Prometheus saw is what the worker exports
+    metrics = worker.metrics()
+    assert metric_value(metrics, "mot_events_dead_lettered_total", 'reason="invalid_json"') > 0
+    topic = worker.env["MOT_TOPIC_EVENTS"]
+    lag = prometheus.query(f'count(mot_consumer_lag_messages{{topic="{topic}"}})')
+    assert float(lag["data"]["result"][0]["value"][1]) == 2, "a series per input partition"
+
+
+@needs_prometheus
+async def test_every_rule_evaluates_on_real_scrapes_and_nothing_critical_fires(
+    worker: WorkerProcess, prometheus: PrometheusProcess, flowing: None
+) -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "rules.yml").read_text())
+    records = [r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r]
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    deadline = time.monotonic() + 120
+    missing = set(records)
+    while missing and time.monotonic() < deadline:
+        missing = {r for r in missing if not has_data(prometheus.query(r))}
+        await asyncio.sleep(2)
+    assert not missing, f"recording rules without data: {sorted(missing)}"
+
+    groups = prometheus.api("rules")["data"]["groups"]
+    loaded = {r.get("name"): r for g in groups for r in g["rules"]}
+    assert set(loaded) == set(records) | alerts
+    broken = {n: r.get("lastError") for n, r in loaded.items() if r["health"] != "ok"}
+    assert not broken, broken
+
+    targets = prometheus.api("targets")["data"]["activeTargets"]
+    assert [t["health"] for t in targets] == ["up"]
+    firing = prometheus.query('ALERTS{alertstate="firing", severity="critical"}')
+    assert firing["data"]["result"] == [], "a healthy worker raises no critical alert"

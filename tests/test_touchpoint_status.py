@@ -1,0 +1,106 @@
+"""Touchpoint andon: sliding event-time window against the touchpoint's own baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from agents.domain.touchpoint_status import (
+    AMBER,
+    GREEN,
+    LEVELS,
+    RED,
+    StatusConfig,
+    Transition,
+    figures,
+    level,
+    observe,
+    status_alert,
+)
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "schemas"
+                     / "touchpoint-status-alert.v1.schema.json").read_text())
+CFG = StatusConfig(window_s=60, bucket_s=10, baseline_alpha=0.05, min_window_events=20,
+                   min_baseline_events=100, amber_ratio=2.0, red_ratio=4.0, min_delta=0.05,
+                   hysteresis=0.8)
+T0 = 1_790_000_000.0
+
+
+def feed(st: dict[str, Any] | None, start: float, seconds: int, rate: float,
+         per_s: int = 10) -> tuple[dict[str, Any] | None, list[Transition]]:
+    """``per_s`` moments a second, every ``1/rate``-th failed (deterministic)."""
+    out = []
+    n = 0
+    acc = 0.0
+    for s in range(seconds):
+        for k in range(per_s):
+            acc += rate
+            failed = acc >= 1.0
+            if failed:
+                acc -= 1.0
+            st, t, late = observe(st, start + s + k / per_s, failed, CFG)
+            assert not late
+            n += 1
+            if t is not None:
+                out.append(t)
+    return st, out
+
+
+def test_not_judged_until_window_and_baseline_have_enough_moments() -> None:
+    st, ts = feed(None, T0, 5, 0.9)  # terrible, but nothing to compare with yet
+    assert ts == [] and st["s"] == GREEN and not figures(st, CFG).judged
+
+
+def test_a_jump_goes_amber_then_red_and_back_to_green_each_once() -> None:
+    st, ts = feed(None, T0, 300, 0.05)
+    assert ts == []
+    base = figures(st, CFG).baseline_rate
+    assert base == pytest.approx(0.05, abs=0.005)
+    st, up = feed(st, T0 + 300, 120, 0.40)
+    assert [(LEVELS[t.previous], LEVELS[t.status]) for t in up] == [("green", "amber"),
+                                                                    ("amber", "red")]
+    assert figures(st, CFG).baseline_rate == pytest.approx(base)  # frozen during the incident
+    st, down = feed(st, T0 + 420, 200, 0.05)
+    assert [LEVELS[t.status] for t in down][-1] == "green"
+    assert len(down) <= 2 and all(t.previous != t.status for t in down)
+    assert [t.seq for t in up + down] == list(range(1, len(up + down) + 1))
+    for t in up + down:
+        alert = status_alert("checkout.payment", t, "e-1", CFG, T0 + 1000)
+        jsonschema.validate(alert, SCHEMA)
+        assert alert["status"] == LEVELS[t.status]
+    red = status_alert("checkout.payment", up[1], "e-9", CFG, T0 + 1000)
+    assert red["window"]["failure_rate"] >= 4 * red["baseline"]["failure_rate"]
+    assert red["delta"] >= 0.05 and red["evidence"]["event_ids"] == ["e-9"]
+
+
+def test_hysteresis_keeps_a_level_near_its_threshold() -> None:
+    base = 0.10
+    assert level(0.20, base, GREEN, CFG) == AMBER
+    assert level(0.17, base, AMBER, CFG) == AMBER  # above 0.8 · 2 · base
+    assert level(0.17, base, GREEN, CFG) == GREEN
+    assert level(0.15, base, AMBER, CFG) == GREEN
+    assert level(0.35, base, RED, CFG) == RED  # above 0.8 · 4 · base
+    assert level(0.35, base, AMBER, CFG) == AMBER
+    assert level(0.30, base, RED, CFG) == AMBER
+    assert level(0.03, 0.0, GREEN, CFG) == GREEN  # below min_delta: no andon for noise
+    assert level(0.06, 0.0, GREEN, CFG) == RED
+
+
+def test_a_rate_hovering_at_the_amber_threshold_does_not_flap() -> None:
+    st, _ = feed(None, T0, 300, 0.05)
+    st, ts = feed(st, T0 + 300, 120, 0.11)
+    assert [LEVELS[t.status] for t in ts] == ["amber"]
+    st, ts = feed(st, T0 + 420, 300, 0.095)  # hovering just under the entry threshold
+    assert ts == []
+
+
+def test_moments_older_than_the_window_are_not_counted() -> None:
+    st, _ = feed(None, T0, 100, 0.05)
+    again, t, late = observe(st, T0 + 100 - 61 - 10, True, CFG)
+    assert late and t is None and again == st
+    _, _, late = observe(st, T0 + 100 - 30, True, CFG)
+    assert not late
