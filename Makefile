@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint system-deps clean
+.PHONY: run test test-faults lint system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ run: $(STAMP) system-deps
 ## test: lint and the whole suite, real-Kafka tests included
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not faults"
+
+## test-faults: kill -9, rebalance, broker restart, SIGTERM, hostile input (real Kafka, ~3 min)
+test-faults: $(STAMP) system-deps
+	$(PY) -m pytest -m faults -s tests/faults
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

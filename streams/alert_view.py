@@ -29,6 +29,16 @@ def render_alert(alert: dict[str, Any], colour: bool = False) -> str:
         if "failures" in alert:
             parts.append(f"failures={alert['failures']}  score {alert.get('score', 0.0):+.2f}")
         parts.append(f"by {alert.get('event_id')}")
+    elif alert.get("kind") == "drop-off":
+        culprit = alert.get("culprit", {})
+        parts.append(f"{alert.get('trigger')} at {alert.get('touchpoint')}")
+        parts.append(f"culprit {culprit.get('touchpoint')} ({culprit.get('blame', 0.0):.0%})")
+    elif alert.get("kind") == "touchpoint-status":
+        parts[1] = f"touchpoint={alert.get('touchpoint')}"
+        window, base = alert.get("window", {}), alert.get("baseline", {})
+        parts.append(f"{alert.get('previous_status')} -> {alert.get('status')}")
+        parts.append(f"failure rate {window.get('failure_rate', 0.0):.1%}"
+                     f" vs baseline {base.get('failure_rate', 0.0):.1%}")
     elif "state" in alert:
         parts.append(f"state={alert['state']}")
     parts.append(f"id={str(alert.get('alert_id', '?'))[:8]}")

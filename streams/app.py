@@ -62,4 +62,8 @@ app = faust.App(
     web_tables_enabled=False,
     web_metrics_enabled=False,
     producer_acks=-1,
+    # Linger a little so that alerts, changelog and internal records travel in batches:
+    # with Faust's default (0) every record is a request of its own.
+    producer_linger=settings.producer_linger_ms / 1000.0,
+    producer_max_batch_size=settings.producer_batch_bytes,
 )

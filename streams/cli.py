@@ -77,7 +77,8 @@ async def tail(s: Settings, raw: bool, from_beginning: bool, dead_letters: bool,
     from streams.kafka_admin import ensure_topics
 
     out = out or sys.stdout
-    topics = [s.topic_alerts_failed_moment, s.topic_alerts_circles]
+    topics = [s.topic_alerts_failed_moment, s.topic_alerts_circles, s.topic_alerts_drop_off,
+              s.topic_alerts_touchpoint_status]
     if dead_letters:
         topics.append(s.topic_dead_letter)
     await ensure_topics(s, topics)

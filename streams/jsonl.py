@@ -30,6 +30,7 @@ class LineSource:
     name: str
     raw: IO[bytes]
     total_bytes: int | None  # None for a pipe: progress without an end
+    read_bytes: int = 0  # bytes of lines handed out so far (decompressed)
     _text: IO[bytes] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -44,6 +45,13 @@ class LineSource:
         except (OSError, ValueError):
             return 0
 
+    def position_of(self, done_bytes: int) -> int:
+        """Where in the stored file the reader would be after ``done_bytes`` of lines
+        (a consumer that buffers ahead, or a compressed file, is behind ``position``)."""
+        if self.read_bytes <= 0:
+            return 0
+        return int(self.position * min(1.0, done_bytes / self.read_bytes))
+
     def lines(self, max_bytes: int) -> Iterator[tuple[int, bytes]]:
         """``(line number, bytes without the line end)``; blank lines are not records
         and are skipped (their numbers still count)."""
@@ -55,9 +63,11 @@ class LineSource:
             if not line:
                 return
             lineno += 1
+            self.read_bytes += len(line)
             if not line.endswith(b"\n") and len(line) > limit:
                 while True:  # skip the rest of an oversized line without keeping it
                     rest = read(CHUNK)
+                    self.read_bytes += len(rest)
                     if not rest or rest.endswith(b"\n"):
                         break
                 line = line[:limit]

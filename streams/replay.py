@@ -128,8 +128,10 @@ def replay(
 
     ordered = in_event_time_order(source.lines(max_bytes), settings.replay_reorder_buffer,
                                   late)
+    done_bytes = 0
     for lineno, raw, key in ordered:
         summary.lines += 1
+        done_bytes += len(raw) + 1
         done = process_record(raw, key, states.get, cfg, max_bytes, clock())
         if done.rekey is not None:  # the stream re-publishes it under the customer's key
             done = process_record(raw, done.rekey.encode(), states.get, cfg, max_bytes,
@@ -138,7 +140,7 @@ def replay(
         if report is not None:
             report.add(done)
         if progress is not None and not summary.lines & 0x3FF:
-            progress.update(source.position)
+            progress.update(source.position_of(done_bytes))
     if progress is not None:
         progress.update(source.position)
     summary.seconds = time.perf_counter() - started

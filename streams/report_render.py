@@ -81,6 +81,8 @@ def render_table(report: dict[str, Any]) -> str:
     out += ["", f"Customers in a vicious circle at the end: {vc['open']:,}"]
     out += [f"  {c['customer_id']} ({c['severity'] or 'open'})" for c in vc["customers"]] \
         or ["  none"]
+    if vc["open"] > len(vc["customers"]):
+        out.append(f"  … and {vc['open'] - len(vc['customers']):,} more")
     fs = report["final_scores"]
     out += ["", f"Final running scores ({fs['customers']:,} customers, {fs['negative']:,}"
             " below zero)"]
@@ -169,6 +171,8 @@ def render_html(report: dict[str, Any], title: str = "Moments of truth — repor
     vc = report["vicious_circles"]
     circle_items = "".join(f"<li>{esc(c['customer_id'])} ({esc(c['severity'] or 'open')})</li>"
                            for c in vc["customers"]) or "<li>none</li>"
+    if vc["open"] > len(vc["customers"]):
+        circle_items += f"<li>… and {vc['open'] - len(vc['customers']):,} more</li>"
     fs = report["final_scores"]
     stats = (f"min {fs['min']:,.2f} · median {fs['median']:,.2f} · mean {fs['mean']:,.2f}"
              f" · max {fs['max']:,.2f}") if fs["customers"] else "no customers"

@@ -44,6 +44,8 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: str = "info"
+    producer_linger_ms: int = 5
+    producer_batch_bytes: int = 262144
     # Delivery (README: Delivery promise and limits)
     processing_guarantee: str = "at_least_once"
     commit_interval_s: float = 2.8

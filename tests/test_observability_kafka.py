@@ -4,6 +4,11 @@ A real Prometheus (Debian's ``prometheus``, installed by deploy/local/system-dep
 scrapes a real worker on the real broker while synthetic traffic flows; every query of
 every dashboard panel is then evaluated through Prometheus's HTTP API and must parse and
 return data, and every rule of rules.yml must evaluate without error.
+
+Before the synthetic traffic, a few planted stories make the circles, journeys and
+andon panels show something definite: a customer whose vicious circle opens and is
+resolved, one who stays in it, a journey that is abandoned after a failed moment and one
+that completes, and a touchpoint whose failure rate jumps to ten times its baseline.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +36,15 @@ import yaml
 from aiokafka import AIOKafkaProducer
 
 from streams.traffic import TrafficGenerator
-from tests.harness import REPO, WorkerProcess, free_port, metric_value, service_env
+from tests.harness import (
+    REPO,
+    WorkerProcess,
+    event_record,
+    free_port,
+    metric_value,
+    produce,
+    service_env,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -42,6 +56,7 @@ GRAFANA_VARIABLES = {"$__rate_interval": "15s", "$__range": "2m", "$instance": "
 
 needs_prometheus = pytest.mark.skipif(
     PROMETHEUS is None, reason="prometheus not installed (make system-deps)")
+ANDON_TOUCHPOINT = "billing.invoice"  # not one of the synthetic traffic's touchpoints
 
 
 def dashboard_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
@@ -170,6 +185,59 @@ async def traffic(bootstrap: str, topic: str, stop: asyncio.Event, rate: float =
     return sent
 
 
+def event(event_id: str, customer: str, at: float, touchpoint: str,
+          **fields: Any) -> dict[str, Any]:
+    return {"event_id": event_id, "customer_id": customer,
+            "occurred_at": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
+            "touchpoint": touchpoint, **fields}
+
+
+def stories(now: float) -> list[dict[str, Any]]:
+    """Events in the recent past (event time), each customer's in order."""
+    h = 3600.0
+    out = []
+    # a vicious circle opens (3 failed moments within 72 h, score below 0) and is resolved
+    # 3 h later by a moment that outweighs them; another customer stays in one
+    for cid in ("circle-resolved", "circle-open"):
+        out += [event(f"{cid}-f{i}", cid, now - (8 - i) * h, "support.phone",
+                      outcome="failure") for i in range(3)]
+    out.append(event("circle-resolved-d", "circle-resolved", now - 3 * h, "support.phone",
+                     outcome="delight", weight=50))
+    # a journey abandoned after a failed moment upstream, and one that completes
+    j = [("web.search", {"outcome": "success"}), ("web.product-page", {"csat": 1}),
+         ("checkout.cart", {"outcome": "success"}), ("checkout.payment", {"outcome": "abandoned"})]
+    out += [event(f"journey-a{i}", "journey-1", now - 1800 + 60 * i, tp, journey_id="j-1",
+                  journey="purchase", **signal) for i, (tp, signal) in enumerate(j)]
+    out += [event("journey-b0", "journey-1", now - 1200, "web.search", journey_id="j-2",
+                  journey="purchase", outcome="success"),
+            event("journey-b1", "journey-1", now - 1140, "checkout.payment", journey_id="j-2",
+                  journey="purchase", outcome="success", attributes={"journey_end": True})]
+    # the andon judges once 200 moments have left its 5-minute window: 25 minutes of
+    # moments one in 20 failing, then 5 minutes with every other one failing (red)
+    start = now - 3600
+    for i in range(360):
+        failed = i % 2 == 0 if i >= 300 else i % 20 == 0
+        out.append(event(f"andon-{i}", "andon-1", start + 5 * i, ANDON_TOUCHPOINT,
+                         outcome="failure" if failed else "success"))
+    return out
+
+
+async def eventually(prometheus: PrometheusProcess, expr: str,
+                     check: Callable[[dict[str, float]], bool], timeout: float = 60) -> None:
+    """Wait until ``check`` holds for the answer to ``expr`` (first label value -> value)."""
+    deadline = time.monotonic() + timeout
+    seen: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        answer = prometheus.query(expr)
+        assert answer.get("status") == "success", (expr, answer)
+        seen = {next(iter(s["metric"].values()), ""): float(s["value"][1])
+                for s in answer["data"]["result"]}
+        if check(seen):
+            return
+        await asyncio.sleep(1)
+    raise AssertionError(f"{expr} -> {seen}")
+
+
 @pytest.fixture
 def worker(kafka: str, tmp_path: Path) -> Iterator[WorkerProcess]:
     env = service_env(kafka, tmp_path / "data", MOT_CONSUMER_LAG_INTERVAL_S="1")
@@ -193,7 +261,14 @@ def prometheus(worker: WorkerProcess, tmp_path: Path) -> Iterator[PrometheusProc
 
 
 @pytest.fixture
-async def flowing(kafka: str, worker: WorkerProcess) -> AsyncIterator[None]:
+async def flowing(kafka: str, worker: WorkerProcess,
+                  prometheus: PrometheusProcess) -> AsyncIterator[None]:
+    # once Prometheus has scraped the worker, so that what the stories add to a counter
+    # or histogram is an increase it sees
+    await eventually(prometheus, "sum(mot_vicious_circle_duration_seconds_count)",
+                     lambda seen: seen == {"": 0.0}, timeout=30)
+    await produce(kafka, worker.env["MOT_TOPIC_EVENTS"],
+                  [event_record(e) for e in stories(time.time())])
     stop = asyncio.Event()
     task = asyncio.create_task(traffic(kafka, worker.env["MOT_TOPIC_EVENTS"], stop))
     try:
@@ -236,6 +311,29 @@ async def test_every_dashboard_query_returns_data_from_a_real_prometheus(
     lag = prometheus.query(f'count(mot_consumer_lag_messages{{topic="{topic}"}})')
     assert float(lag["data"]["result"][0]["value"][1]) == 2, "a series per input partition"
 
+    # what the new panels show for the planted stories
+    panels: dict[str, str] = {}  # a panel's first query
+    for title, expr in queries:
+        panels.setdefault(title, grafana_to_promql(expr))
+    await eventually(prometheus, panels["Andon board: status by touchpoint"],
+                     lambda seen: seen.get(ANDON_TOUCHPOINT) == 2  # red
+                     and seen.get("web.search") == 0)  # green: too few moments to judge
+    assert has_data(prometheus.query(f'mot_touchpoint_baseline_failure_rate'
+                                     f'{{touchpoint="{ANDON_TOUCHPOINT}"}} < 0.1'))
+    await eventually(prometheus, panels["Customers in a vicious circle"],
+                     lambda seen: seen.get("", 0) >= 1)
+    await eventually(prometheus,
+                     'sum by (lifecycle) (mot_circle_transitions_total{kind="vicious-circle"})',
+                     lambda seen: seen.get("opened", 0) >= 2 and seen.get("resolved", 0) >= 1)
+    # resolved 3 h after it opened: p50 in the histogram's 1 h–6 h bucket
+    await eventually(prometheus, panels["Vicious circles: opening to resolution (selected range)"],
+                     lambda seen: 3600 < seen.get("", 0) <= 6 * 3600)
+    await eventually(prometheus, "sum by (status) (mot_journeys_total)",
+                     lambda seen: seen.get("completed", 0) >= 1 and seen.get("dropped", 0) >= 1)
+    await eventually(prometheus, 'sum by (touchpoint) '
+                     '(mot_dropoff_blame_total{touchpoint="web.product-page"})',
+                     lambda seen: seen.get("web.product-page", 0) >= 1)
+
 
 @needs_prometheus
 async def test_every_rule_evaluates_on_real_scrapes_and_nothing_critical_fires(
@@ -261,3 +359,9 @@ async def test_every_rule_evaluates_on_real_scrapes_and_nothing_critical_fires(
     assert [t["health"] for t in targets] == ["up"]
     firing = prometheus.query('ALERTS{alertstate="firing", severity="critical"}')
     assert firing["data"]["result"] == [], "a healthy worker raises no critical alert"
+
+    # the red touchpoint's alert is pending (it fires once red for 5 minutes)
+    await eventually(prometheus, 'ALERTS{alertname="MotTouchpointRed", alertstate="pending"}',
+                     lambda seen: bool(seen))
+    pending = prometheus.query('ALERTS{alertname="MotTouchpointRed"}')["data"]["result"]
+    assert [a["metric"]["touchpoint"] for a in pending] == [ANDON_TOUCHPOINT]

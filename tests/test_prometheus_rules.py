@@ -31,10 +31,21 @@ def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120)
 
 
+def collector_gauge_names() -> set[str]:
+    """Gauges of the collectors read at scrape time (the touchpoint andon's, in
+    agents/touchpoints.py: importing it would build the Faust app, so they are read from
+    the source)."""
+    names: set[str] = set()
+    for path in sorted((REPO / "agents").rglob("*.py")):
+        names |= set(re.findall(r'GaugeMetricFamily\(\s*"(mot_[a-z_]+)"', path.read_text()))
+    return names
+
+
 def exported_series_names() -> set[str]:
     """Every series name the worker's own metrics produce (counters end in _total,
-    histograms in _bucket/_sum/_count)."""
-    names: set[str] = set()
+    histograms in _bucket/_sum/_count), the scrape-time collectors' gauges included."""
+    names: set[str] = collector_gauge_names()
+    assert "mot_touchpoint_status" in names
     for value in vars(metrics).values():
         if not isinstance(value, MetricWrapperBase):
             continue

@@ -182,3 +182,29 @@ def test_the_sample_file_is_what_its_documented_command_makes(tmp_path: Path) ->
     assert gzip.decompress(out.read_bytes()) == gzip.decompress(SAMPLE.read_bytes())
     assert out.read_bytes()[4:8] == b"\0\0\0\0"  # no timestamp in the gzip header
     assert len(gzip.decompress(out.read_bytes()).splitlines()) == 4000
+
+
+def test_report_circles_agree_with_the_customers_final_states() -> None:
+    """Open circles as the report tracks them from the alerts = as the states hold them."""
+    from agents.domain.circles import VICIOUS, open_circles
+    from agents.domain.report import ReportBuilder
+    from streams.jsonl import open_lines
+    from streams.replay import replay
+    from streams.settings import Settings
+
+    s = Settings()
+    builder = ReportBuilder(ModelConfig.from_settings(s))
+    source = open_lines(str(SAMPLE))
+    try:
+        summary, states = replay(source, s, on_alert=lambda k, v: None,
+                                 on_invalid=lambda n, r, d: None, report=builder)
+    finally:
+        source.close()
+    report = builder.finish(states, top=1000)
+    in_state = sorted(
+        (cid, c["severity"]) for cid, st in states.items()
+        for c in open_circles(st.get("c"), cid) if c["kind"] == VICIOUS)
+    assert in_state, "the sample should hold open vicious circles"
+    assert [(c["customer_id"], c["severity"]) for c in report["vicious_circles"]["customers"]] \
+        == in_state
+    assert summary.scored == report["totals"]["scored"] == 4000

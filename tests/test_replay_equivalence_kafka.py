@@ -53,7 +53,11 @@ async def all_alerts(kafka: str, env: dict[str, str]) -> dict[str, dict[str, Any
 
 @pytest.fixture
 def worker(kafka: str, tmp_path: Path):
-    w = WorkerProcess(isolated_env(kafka, tmp_path / "data"), tmp_path / "worker.log")
+    env = isolated_env(kafka, tmp_path / "data")
+    # The silence timer drops journeys by the stream's wall-clock-driven watermark, which
+    # no file holds; off here, so both sides see only what the records decide.
+    env["MOT_JOURNEY_CHECK_INTERVAL_S"] = "86400"
+    w = WorkerProcess(env, tmp_path / "worker.log")
     w.start()
     yield w
     w.stop()

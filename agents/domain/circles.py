@@ -105,8 +105,8 @@ def update_circles(
         lf = c.get("lf")
         if lf is None or t > lf:
             c["lf"] = t
-        resolved_at = c.get("vr")  # the last failure of the previous circle
-        if resolved_at is None or t > resolved_at:  # older ones belonged to that circle
+        previous_end = c.get("vr")  # the last failure of the previous (resolved) circle
+        if previous_end is None or t > previous_end:  # older ones belonged to that circle
             horizon = at - max_lateness_s - cfg.vicious_window_s
             memory = [f for f in c.get("vf", ()) if f[F_AT] >= horizon]
             insort(memory, [t, event["event_id"], recovery_of or 0])
@@ -117,8 +117,8 @@ def update_circles(
             if vo is None:
                 if (
                     score < threshold
-                    and (resolved_at is None
-                         or memory[-1][F_AT] >= resolved_at + cfg.vicious_cooldown_s)
+                    and (previous_end is None
+                         or memory[-1][F_AT] >= previous_end + cfg.vicious_cooldown_s)
                     and has_chain([f[F_AT] for f in memory], cfg.vicious_failures,
                                   cfg.vicious_window_s)
                 ):
@@ -154,7 +154,7 @@ def update_circles(
             last_failure = chain[-1][F_AT]
             del c["vo"]
             c["vr"] = last_failure
-            c["vf"] = []
+            c.pop("vf", None)
             out.append(_vicious(event, vo, [], "resolved", score, detected_at,
                                 resolved_at=at,
                                 cooldown_until=last_failure + cfg.vicious_cooldown_s))

@@ -66,8 +66,8 @@ def record_moment(
     """Apply one validated event; return the new state and what happened.
 
     A duplicate (same event id within the dedupe window) leaves the state as it was
-    and reports the original outcome when it is still among the recent moments, so
-    the caller can re-send the same alert (same id) that may have been lost.
+    and reports the original outcome of a failed moment still in that window, so the
+    caller can re-send the same alert (same id) that a crash may have lost.
     Raises :class:`RejectedMoment` for events outside the time policy.
     """
     st = new_state() if state is None else state

@@ -19,12 +19,12 @@ from itertools import pairwise
 from typing import Any
 
 from agents.domain.circles import VICIOUS
+from agents.domain.drop_off import KIND as DROP_OFF
 from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import Processed
 from agents.domain.running_score import contribution
 
 SCHEMA = "mot.report/v1"
-DROP_OFF = "drop-off"
 CLOSED = "resolved"  # the vicious-circle lifecycle event that ends a circle
 # Edges of the final-score histogram: one failed moment at q = −1 costs λ = 12 by default.
 SCORE_EDGES = (-36.0, -24.0, -12.0, -6.0, 0.0, 3.0, 6.0, 12.0)
@@ -96,15 +96,13 @@ class ReportBuilder:
             self.open_circles[customer_id] = str(alert.get("severity", ""))
 
     def _drop_off(self, alert: Mapping[str, Any]) -> None:
-        """Blame as the drop-off alert states it: ``blame`` = [{touchpoint, share}, …]."""
+        """Blame as the drop-off alert states it (``blame_by_touchpoint``, ``culprit``)."""
         self.drop_offs += 1
-        for entry in alert.get("blame") or ():
-            if isinstance(entry, Mapping) and "touchpoint" in entry:
-                self._tally(str(entry["touchpoint"])).drop_off_blame += float(
-                    entry.get("share", 0.0))
-        culprit = alert.get("culprit_touchpoint") or alert.get("culprit")
-        if isinstance(culprit, str):
-            self._tally(culprit).culprit_of += 1
+        for touchpoint, share in (alert.get("blame_by_touchpoint") or {}).items():
+            self._tally(touchpoint).drop_off_blame += float(share)
+        culprit = alert.get("culprit") or {}
+        if culprit.get("touchpoint"):
+            self._tally(culprit["touchpoint"]).culprit_of += 1
 
     def finish(self, final_states: Mapping[str, Mapping[str, Any]], top: int = 10
                ) -> dict[str, Any]:

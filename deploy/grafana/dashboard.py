@@ -30,6 +30,7 @@ class Target:
     expr: str
     legend: str = ""
     heatmap: bool = False  # cumulative buckets, drawn as a heatmap
+    instant: bool = False  # only the latest value (rankings, status boards)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Panel:
         default_factory=lambda: [(None, "green")]
     )
     options: dict[str, Any] = field(default_factory=dict)  # merged over the kind's defaults
+    mappings: list[tuple[float, str, str]] = field(default_factory=list)  # value, text, colour
 
 
 def rate(metric: str, by: str = "") -> str:
@@ -54,6 +56,16 @@ def rate(metric: str, by: str = "") -> str:
 
 def quantile(q: float, metric: str, window: str = RATE) -> str:
     return f"histogram_quantile({q}, sum by (le) (rate({metric}_bucket{{{SEL}}}[{window}])))"
+
+
+def selected(metric: str, labels: str) -> str:
+    """``metric`` with the dashboard's selector and more label matchers."""
+    return f"{metric}{{{SEL}, {labels}}}"
+
+
+ANDON = [(0, "green", "green"), (1, "amber", "orange"), (2, "red", "red")]
+DROPPED = selected("mot_journeys_total", 'status="dropped"')
+FINISHED = selected("mot_journeys_total", 'status=~"completed|dropped"')
 
 
 OVERVIEW = [
@@ -128,6 +140,70 @@ DEAD_LETTERS = [
           unit="percentunit", description="Share of input records dead-lettered."),
 ]
 
+CIRCLES = [
+    Panel("Customers in a vicious circle",
+          [Target(f"sum(mot_customers_in_vicious_circle{{{SEL}}})")], kind="stat", width=6,
+          description="Customers whose vicious circle is open now (3 failed moments within "
+                      "72 h while the running score is below 0), all workers.",
+          thresholds=[(None, "green"), (1, "orange")]),
+    Panel("Circle transitions / min",
+          [Target(rate("mot_circle_transitions_total", "kind, lifecycle") + " * 60",
+                  "{{kind}} {{lifecycle}}")], width=10,
+          description="Lifecycle events sent to mot.alerts.circles: vicious circles opened, "
+                      "escalated, resolved; virtuous circles opened, ended."),
+    Panel("Vicious circles: opening to resolution (selected range)", [
+        Target(quantile(0.5, "mot_vicious_circle_duration_seconds", "$__range"), "p50"),
+        Target(quantile(0.9, "mot_vicious_circle_duration_seconds", "$__range"), "p90"),
+    ], kind="stat", width=8, unit="s",
+        description="Event time from a vicious circle's opening to its resolution (the "
+                    "running score back at 0 or above), circles resolved in the range.",
+        options={"graphMode": "none", "textMode": "value_and_name"}),
+]
+
+JOURNEYS = [
+    Panel("Journeys / min",
+          [Target(rate("mot_journeys_total", "status") + " * 60", "{{status}}")], width=8,
+          description="Journeys opened, completed, dropped (abandoned or silent past the "
+                      "timeout) and evicted from a customer's state."),
+    Panel("Drop-off share of finished journeys",
+          [Target(f"sum(rate({DROPPED}[{RATE}])) / sum(rate({FINISHED}[{RATE}]))",
+                  "dropped")],
+          width=6, unit="percentunit",
+          description="Dropped journeys out of those completed or dropped. Journeys complete "
+                      "only at MOT_JOURNEY_END_TOUCHPOINTS or with attributes.journey_end."),
+    Panel("Drop-off blame by touchpoint (selected range, top 10)",
+          [Target(f"sort_desc(topk(10, sum by (touchpoint) "
+                  f"(increase(mot_dropoff_blame_total{{{SEL}}}[$__range]))))",
+                  "{{touchpoint}}", instant=True)],
+          kind="bargauge", width=10,
+          description="Drop-offs' blame shares summed per touchpoint (each drop-off adds 1 "
+                      "in all): the touchpoints that lose customers, upstream failures first.",
+          options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                   "orientation": "horizontal", "displayMode": "gradient"}),
+]
+
+ANDON_BOARD = [
+    Panel("Andon board: status by touchpoint",
+          [Target(f"max by (touchpoint) (mot_touchpoint_status{{{SEL}}})", "{{touchpoint}}",
+                  instant=True)],
+          kind="stat", width=24, height=6,
+          description="Each touchpoint's status: its failure rate over the andon window "
+                      "against its own baseline (amber at 2×, red at 4× by default). Green "
+                      "until the window and the baseline hold enough moments to judge.",
+          thresholds=[(None, "green"), (1, "orange"), (2, "red")], mappings=ANDON,
+          options={"colorMode": "background", "graphMode": "none",
+                   "textMode": "value_and_name", "justifyMode": "center",
+                   "orientation": "auto"}),
+    Panel("Touchpoint failure rate: window and baseline", [
+        Target(f"max by (touchpoint) (mot_touchpoint_window_failure_rate{{{SEL}}})",
+               "{{touchpoint}} window"),
+        Target(f"max by (touchpoint) (mot_touchpoint_baseline_failure_rate{{{SEL}}})",
+               "{{touchpoint}} baseline"),
+    ], width=24, unit="percentunit",
+        description="What the andon judges: the failure rate over the sliding window and "
+                    "the touchpoint's baseline (learnt while green)."),
+]
+
 LATENCY_AND_LAG = [
     Panel("Processing latency", [
         Target(quantile(0.5, "mot_processing_latency_seconds"), "p50"),
@@ -148,6 +224,9 @@ ROWS: list[tuple[str, list[Panel]]] = [
     ("Throughput", THROUGHPUT),
     ("Failed moments", FAILED_MOMENTS),
     ("Running scores", SCORES),
+    ("Circles", CIRCLES),
+    ("Journeys and drop-offs", JOURNEYS),
+    ("Touchpoint andon", ANDON_BOARD),
     ("Dead letters", DEAD_LETTERS),
     ("Latency and consumer lag", LATENCY_AND_LAG),
 ]
@@ -169,6 +248,8 @@ def target_json(t: Target, ref: str) -> dict[str, Any]:
                            "legendFormat": t.legend, "range": True}
     if t.heatmap:
         out["format"] = "heatmap"
+    if t.instant:
+        out.update(instant=True, range=False)
     return out
 
 
@@ -178,6 +259,10 @@ def panel_json(p: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
         "thresholds": {"mode": "absolute",
                        "steps": [{"color": c, "value": v} for v, c in p.thresholds]},
     }
+    if p.mappings:
+        defaults["mappings"] = [{"type": "value", "options": {
+            str(v): {"text": text, "color": colour, "index": i}
+            for i, (v, text, colour) in enumerate(p.mappings)}}]
     if p.kind == "timeseries":
         defaults["custom"] = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10,
                               "showPoints": "never"}
@@ -221,7 +306,8 @@ def dashboard() -> dict[str, Any]:
     return {
         "uid": UID,
         "title": "mot — moments of truth",
-        "description": "Touchpoint events, failed moments of truth, running scores, dead "
+        "description": "Touchpoint events, failed moments of truth, running scores, "
+                       "circles, journeys and drop-offs, the touchpoint andon, dead "
                        "letters, latency and consumer lag of the mot workers.",
         "tags": ["mot", "kafka", "faust"],
         "timezone": "browser",

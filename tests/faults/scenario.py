@@ -10,6 +10,7 @@ disagree, so any difference after a fault is the fault's doing.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sys
 import time
@@ -36,9 +37,16 @@ SIGNALS: list[dict[str, Any]] = [
 ]
 
 
+# The fault tests run the default guarantee; MOT_TEST_PROCESSING_GUARANTEE=exactly_once
+# runs them against Faust's transactions instead (read back with read_committed).
+GUARANTEE = os.environ.get("MOT_TEST_PROCESSING_GUARANTEE", "at_least_once")
+READ_COMMITTED = GUARANTEE == "exactly_once"
+
+
 def fault_env(bootstrap: str, data_dir: Any, **overrides: Any) -> dict[str, str]:
     """A test worker's environment; a killed member is noticed after 8 s, not 30."""
-    return service_env(bootstrap, data_dir, MOT_KAFKA_SESSION_TIMEOUT_S="8", **overrides)
+    return service_env(bootstrap, data_dir, MOT_KAFKA_SESSION_TIMEOUT_S="8",
+                       MOT_PROCESSING_GUARANTEE=GUARANTEE, **overrides)
 
 
 def make_events(n: int, customers: int, seed: int, prefix: str = "e") -> list[dict[str, Any]]:
@@ -150,7 +158,7 @@ async def read_topic(bootstrap: str, topic: str, *, read_committed: bool = False
         remaining = {tp for tp in tps if ends[tp] > 0}
         while remaining and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=300)
-            for tp, recs in batch.items():
+            for recs in batch.values():
                 out.extend((r.key, r.value) for r in recs)
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
@@ -182,7 +190,8 @@ class Figures:
                 and not self.score_mismatches)
 
     def row(self) -> str:
-        extra = "  ".join(f"{k}={v}" for k, v in self.notes.items())
+        extra = "  ".join(f"{k}={v}" for k, v in {"guarantee": GUARANTEE,
+                                                  **self.notes}.items())
         return (f"{self.name:<34} sent={self.sent:<6} processed={self.processed:<6} "
                 f"alerts expected={self.alerts_expected:<5} found={self.alerts_found:<5} "
                 f"duplicated={self.alerts_duplicated:<4} lost={self.alerts_lost:<3} "
@@ -191,7 +200,7 @@ class Figures:
 
 
 async def measure(name: str, bootstrap: str, env: dict[str, str], expected: Expected,
-                  sent: int, *, read_committed: bool = False) -> Figures:
+                  sent: int, *, read_committed: bool = READ_COMMITTED) -> Figures:
     """Compare the alert topic and the table's changelog with ``expected``."""
     alert_records = await read_topic(bootstrap, env["MOT_TOPIC_ALERTS_FAILED_MOMENT"],
                                      read_committed=read_committed)
@@ -234,7 +243,7 @@ async def measure(name: str, bootstrap: str, env: dict[str, str], expected: Expe
 
 async def converge(name: str, bootstrap: str, env: dict[str, str], expected: Expected,
                    sent: int, *, timeout: float = 120.0, settle: float = 4.0,
-                   read_committed: bool = False) -> Figures:
+                   read_committed: bool = READ_COMMITTED) -> Figures:
     """Measure until the outcome matches ``expected`` (then ``settle`` seconds more,
     so late duplicates are counted too) or ``timeout`` passes; the last figures."""
     deadline = time.monotonic() + timeout
