@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 ## run: local Kafka + worker + synthetic traffic, alerts in the terminal (Ctrl-C stops all)
-run: $(STAMP) system-deps
+run: $(STAMP)
+	@bash deploy/local/system-deps.sh run
 	$(PY) -m streams.cli local
 
 ## test: lint and the whole suite, real-Kafka tests included

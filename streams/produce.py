@@ -88,7 +88,7 @@ def spool_stdin() -> Path:
 
 
 async def publish(path: str, s: Settings, result: ProduceResult, rate: float,
-                  dead_letter: bool) -> None:
+                  dead_letter: bool, label: str) -> None:
     """Second pass: send valid lines keyed by customer (invalid ones to the dead-letter
     topic when asked); ``rate`` events per second, 0 = as fast as the broker takes them."""
     from aiokafka import AIOKafkaProducer
@@ -115,7 +115,7 @@ async def publish(path: str, s: Settings, result: ProduceResult, rate: float,
                     await producer.send(s.topic_dead_letter, raw, key=key, headers=[
                         ("mot.reason", reason.encode()),
                         ("mot.detail", detail.encode()[:1024]),
-                        ("mot.source.file", source.name.encode()),
+                        ("mot.source.file", label.encode()),
                         ("mot.source.line", str(lineno).encode()),
                     ])
                     result.dead_lettered += 1
@@ -146,7 +146,8 @@ def produce_file(path: str, s: Settings, rate: float, dead_letter: bool,
         if result.invalid and not dead_letter:
             result.refused = True
         else:
-            asyncio.run(publish(target, s, result, rate, dead_letter))
+            label = "<stdin>" if spooled is not None else path
+            asyncio.run(publish(target, s, result, rate, dead_letter, label))
     finally:
         if spooled is not None:
             spooled.unlink(missing_ok=True)

@@ -123,6 +123,7 @@ class TrafficGenerator:
                 event["csat"] = rng.choice((3, 4, 4, 5))
         journey.step += 1
         if journey.step >= len(steps):
+            event["attributes"] = {"journey_end": True}  # the service sees it complete
             person.journey = None
         return event
 

@@ -2,15 +2,18 @@
 # Installs the machine-level tools the service and its tests use, from Debian's packages:
 # Java 17 and Maven (the embedded Kafka broker), kcat (the third-party client test),
 # Prometheus/promtool (the observability tests) and Chromium (headless, the HTML report test).
-# Idempotent: does nothing when all are there.
+# Idempotent: does nothing when all are there. `system-deps.sh run` installs only what
+# `make run` needs (Java and Maven).
 set -euo pipefail
 
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
-command -v kcat >/dev/null 2>&1 || need+=(kcat)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ "${1:-all}" != "run" ]; then
+  command -v kcat >/dev/null 2>&1 || need+=(kcat)
+  command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
