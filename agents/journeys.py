@@ -69,6 +69,8 @@ def count_journeys(change: JourneyChange, outputs: list[Output]) -> None:
         m.journeys.labels("opened").inc()
     for status in change.closed:
         m.journeys.labels(status).inc()
+    if "dropped" not in change.closed:
+        return  # drop-offs re-sent by a check read again were counted the first time
     for out in outputs:
         if out.kind == DROP_OFF:
             for tp, share in out.value["blame_by_touchpoint"].items():

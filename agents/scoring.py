@@ -135,7 +135,7 @@ async def score_event(event: EventT) -> None:
     for out in done.outputs:
         await ALERT_TOPICS[out.kind].send(key=out.key.encode(), value=orjson.dumps(out.value))
         m.alerts_emitted.labels(out.kind).inc()
-        if out.kind in CIRCLE_KINDS:
+        if out.kind in CIRCLE_KINDS and not result.duplicate:
             count_transition(out.value)
     m.processing_latency.observe(time.perf_counter() - received)
 

@@ -73,3 +73,15 @@ vicious_circle_duration = Histogram(
     buckets=(3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400, 14 * 86400,
              30 * 86400, 60 * 86400, 90 * 86400),
 )
+
+# Create the fixed label values at start: a counter that first appears at its first
+# increment hides that increment from rate() and increase() after every restart.
+for _status in ("opened", "completed", "dropped", "evicted"):
+    journeys.labels(_status)
+for _kind, _lifecycles in (("vicious-circle", ("opened", "escalated", "resolved")),
+                           ("virtuous-circle", ("opened", "ended"))):
+    for _lifecycle in _lifecycles:
+        circle_transitions.labels(_kind, _lifecycle)
+for _kind in ("failed-moment", "vicious-circle", "virtuous-circle", "drop-off",
+              "touchpoint-status"):
+    alerts_emitted.labels(_kind)

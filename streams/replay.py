@@ -132,10 +132,13 @@ def replay(
     for lineno, raw, key in ordered:
         summary.lines += 1
         done_bytes += len(raw) + 1
-        done = process_record(raw, key, states.get, cfg, max_bytes, clock())
-        if done.rekey is not None:  # the stream re-publishes it under the customer's key
-            done = process_record(raw, done.rekey.encode(), states.get, cfg, max_bytes,
-                                  clock())
+        try:
+            done = process_record(raw, key, states.get, cfg, max_bytes, clock())
+            if done.rekey is not None:  # the stream re-publishes it under the customer's key
+                done = process_record(raw, done.rekey.encode(), states.get, cfg, max_bytes,
+                                      clock())
+        except Exception as exc:  # a defect of ours: the worker parks the record likewise
+            done = Processed(rejected=("internal_error", f"{type(exc).__name__}: {exc}"))
         _account(done, lineno, states, summary, on_alert, on_invalid)
         if report is not None:
             report.add(done)

@@ -64,7 +64,7 @@ async def test_failed_moments_alert_scores_match_and_bad_input_is_dead_lettered(
     # a retried event (same event_id) must not be counted twice
     await produce(kafka, env["MOT_TOPIC_EVENTS"], [event_record(good[1])])
 
-    alerts = await consume(kafka, env["MOT_TOPIC_ALERTS_FAILED_MOMENT"], expect=2, timeout=60)
+    alerts = await consume(kafka, env["MOT_TOPIC_ALERTS_FAILED_MOMENT"], expect=2, timeout=120)
     by_id: dict[str, dict] = {}
     for r in alerts:
         by_id.setdefault(r.json()["alert_id"], r.json())

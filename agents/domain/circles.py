@@ -18,6 +18,12 @@ Ids are deterministic and independent of which event tipped a transition: a circ
 the customer's n-th circle of its kind, ``alert_id = uuid5(kind, customer, n,
 lifecycle)``. Reordering the failures of a chain (or the good moments that end it)
 yields the same ids; see the README's out-of-order policy for the exact claim.
+
+:func:`update_circles` returns each transition as a compact *lifecycle record* (a list:
+everything in the alert that the causing event does not carry) and
+:func:`lifecycle_alert` renders it with that event. The customer's state keeps the
+records of its last transitions, so a duplicate of the causing event re-sends the very
+same alerts (``agents.domain.moment_processor``).
 """
 
 from __future__ import annotations
@@ -86,16 +92,15 @@ def update_circles(
     at: float,
     cfg: CircleConfig,
     max_lateness_s: float,
-    detected_at: float,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], list[list[Any]]]:
     """Apply one new (non-duplicate, accepted) moment to the circle state ``prev``.
 
     ``score`` and ``at`` are the customer's running score and latest event time after
     the moment. Returns the new circle state (``prev`` is not modified) and the
-    lifecycle alerts, in order.
+    lifecycle records, in order (:func:`lifecycle_alert` makes them alerts).
     """
     c: dict[str, Any] = dict(prev) if prev else {}
-    out: list[dict[str, Any]] = []
+    out: list[list[Any]] = []
     t = occurred_at
     threshold = cfg.vicious_score_threshold
     recovery_of = event.get("recovery_of")
@@ -126,19 +131,19 @@ def update_circles(
                     vo = {"n": n, "at": at, "chain": len(memory), "red": 0}
                     c["vn"] = n
                     c["vo"] = vo
-                    out.append(_vicious(event, vo, memory, "opened", score, detected_at))
+                    out.append(_vicious(event, vo, memory, "opened", score))
                     failed_recovery = next(
                         ((f[F_EVENT_ID], f[F_RECOVERY_OF]) for f in memory if f[F_RECOVERY_OF]),
                         None)
                     if failed_recovery or vo["chain"] >= cfg.vicious_red_failures:
                         vo["red"] = 1
-                        out.append(_vicious(event, vo, memory, "escalated", score, detected_at,
+                        out.append(_vicious(event, vo, memory, "escalated", score,
                                             recovery=failed_recovery))
             else:
                 vo = c["vo"] = {**vo, "chain": vo["chain"] + 1}
                 if not vo["red"] and (recovery_of or vo["chain"] >= cfg.vicious_red_failures):
                     vo["red"] = 1
-                    out.append(_vicious(event, vo, memory, "escalated", score, detected_at,
+                    out.append(_vicious(event, vo, memory, "escalated", score,
                                         recovery=(event["event_id"], recovery_of)
                                         if recovery_of else None))
     vo = c.get("vo")
@@ -155,8 +160,7 @@ def update_circles(
             del c["vo"]
             c["vr"] = last_failure
             c.pop("vf", None)
-            out.append(_vicious(event, vo, [], "resolved", score, detected_at,
-                                resolved_at=at,
+            out.append(_vicious(event, vo, [], "resolved", score, resolved_at=at,
                                 cooldown_until=last_failure + cfg.vicious_cooldown_s))
 
     # --- virtuous circle ------------------------------------------------------------
@@ -174,8 +178,7 @@ def update_circles(
     wo = c.get("wo")
     if wo is not None and failed:
         del c["wo"]
-        out.append(_virtuous(event, wo, [event["event_id"]], "ended", detected_at,
-                             ended_at=at))
+        out.append(_virtuous(wo, [event["event_id"]], "ended", ended_at=at))
     elif wo is None and delight:
         streak = c.get("ds", [])
         lf = c.get("lf")
@@ -185,8 +188,20 @@ def update_circles(
             n = c.get("wn", 0) + 1
             wo = c["wo"] = {"n": n, "at": at}
             c["wn"] = n
-            out.append(_virtuous(event, wo, [d[1] for d in streak], "opened", detected_at))
+            out.append(_virtuous(wo, [d[1] for d in streak], "opened"))
     return c, out
+
+
+# A lifecycle record (a list, to keep the state small): the kind's code, the lifecycle,
+# the circle's number, when it opened, then per kind
+#   vicious:  chain length, red (0/1), score (rounded as in the alert), evidence, and
+#             for ``escalated`` the failed recovery ([event id, recovery_of]) or 0, for
+#             ``resolved`` [resolved_at, cooldown_until, recoveries];
+#   virtuous: evidence, and for ``ended`` ended_at.
+L_KIND, L_LIFECYCLE, L_N, L_OPENED_AT = range(4)
+V_CHAIN, V_RED, V_SCORE, V_EVIDENCE, V_EXTRA = range(4, 9)
+W_EVIDENCE, W_ENDED_AT = range(4, 6)
+CODES = {"v": VICIOUS, "w": VIRTUOUS}
 
 
 def _vicious(
@@ -195,73 +210,54 @@ def _vicious(
     memory: list[list[Any]],
     lifecycle: str,
     score: float,
-    detected_at: float,
     *,
     recovery: tuple[str, str] | None = None,
     resolved_at: float | None = None,
     cooldown_until: float = 0.0,
-) -> dict[str, Any]:
-    customer_id = event["customer_id"]
+) -> list[Any]:
     event_id = event["event_id"]
-    n = vo["n"]
     if lifecycle == "resolved":
-        severity = "green"
         evidence = [event_id, *(r[0] for r in vo.get("rec", ()) if r[0] != event_id)]
     else:
-        severity = "red" if vo["red"] else "amber"
         evidence = [f[F_EVENT_ID] for f in memory]
         if event_id not in evidence:
             evidence.append(event_id)
-    alert: dict[str, Any] = {
-        "schema": VICIOUS_SCHEMA,
-        "alert_id": lifecycle_id(VICIOUS, customer_id, n, lifecycle),
-        "kind": VICIOUS,
-        "lifecycle": lifecycle,
-        "circle_id": circle_id(VICIOUS, customer_id, n),
-        "circle": n,
-        "severity": severity,
-        "customer_id": customer_id,
-        "touchpoint": event["touchpoint"],
-        "occurred_at": event["occurred_at"],
-        "detected_at": iso(detected_at),
-        "event_id": event_id,
-        "opened_at": iso(vo["at"]),
-        "failures": vo["chain"],
-        "score": round(score, 6),
-        "evidence": {"event_ids": evidence},
-    }
+    record = ["v", lifecycle, vo["n"], vo["at"], vo["chain"], vo["red"], round(score, 6),
+              evidence]
     if lifecycle == "escalated":
-        # Why it turned red: the chain reached the red length, or a recovery attempt
-        # (``recovery_event_id``) failed to repair the moment ``recovery_of``.
-        alert["reason"] = "chain" if recovery is None else "failed_recovery"
-        if recovery is not None:
-            alert["recovery_event_id"], alert["recovery_of"] = recovery
-    if resolved_at is not None:
-        alert["resolved_at"] = iso(resolved_at)
-        alert["duration_s"] = round(max(0.0, resolved_at - vo["at"]), 3)
-        alert["cooldown_until"] = iso(cooldown_until)
-        alert["recoveries"] = [{"event_id": r[0], "recovery_of": r[1]}
-                               for r in vo.get("rec", ())]
-    return alert
+        record.append(list(recovery) if recovery is not None else 0)
+    elif resolved_at is not None:
+        record.append([resolved_at, cooldown_until, [list(r) for r in vo.get("rec", ())]])
+    return record
 
 
 def _virtuous(
-    event: dict[str, Any],
     wo: dict[str, Any],
     evidence: list[str],
     lifecycle: str,
-    detected_at: float,
     *,
     ended_at: float | None = None,
-) -> dict[str, Any]:
+) -> list[Any]:
+    record = ["w", lifecycle, wo["n"], wo["at"], evidence]
+    if ended_at is not None:
+        record.append(ended_at)
+    return record
+
+
+def lifecycle_alert(record: list[Any], event: dict[str, Any], detected_at: float
+                    ) -> dict[str, Any]:
+    """The alert of a lifecycle record, caused by ``event`` (the same alert every time)."""
+    kind = CODES[record[L_KIND]]
     customer_id = event["customer_id"]
-    n = wo["n"]
+    n = record[L_N]
+    lifecycle = record[L_LIFECYCLE]
+    opened_at = record[L_OPENED_AT]
     alert: dict[str, Any] = {
-        "schema": VIRTUOUS_SCHEMA,
-        "alert_id": lifecycle_id(VIRTUOUS, customer_id, n, lifecycle),
-        "kind": VIRTUOUS,
+        "schema": VICIOUS_SCHEMA if kind == VICIOUS else VIRTUOUS_SCHEMA,
+        "alert_id": lifecycle_id(kind, customer_id, n, lifecycle),
+        "kind": kind,
         "lifecycle": lifecycle,
-        "circle_id": circle_id(VIRTUOUS, customer_id, n),
+        "circle_id": circle_id(kind, customer_id, n),
         "circle": n,
         "severity": "green",
         "customer_id": customer_id,
@@ -269,12 +265,33 @@ def _virtuous(
         "occurred_at": event["occurred_at"],
         "detected_at": iso(detected_at),
         "event_id": event["event_id"],
-        "opened_at": iso(wo["at"]),
-        "evidence": {"event_ids": evidence},
+        "opened_at": iso(opened_at),
     }
-    if ended_at is not None:
-        alert["ended_at"] = iso(ended_at)
-        alert["duration_s"] = round(max(0.0, ended_at - wo["at"]), 3)
+    if kind == VIRTUOUS:
+        alert["evidence"] = {"event_ids": record[W_EVIDENCE]}
+        if len(record) > W_ENDED_AT:
+            ended_at = record[W_ENDED_AT]
+            alert["ended_at"] = iso(ended_at)
+            alert["duration_s"] = round(max(0.0, ended_at - opened_at), 3)
+        return alert
+    if lifecycle != "resolved":
+        alert["severity"] = "red" if record[V_RED] else "amber"
+    alert["failures"] = record[V_CHAIN]
+    alert["score"] = record[V_SCORE]
+    alert["evidence"] = {"event_ids": record[V_EVIDENCE]}
+    if lifecycle == "escalated":
+        # Why it turned red: the chain reached the red length, or a recovery attempt
+        # (``recovery_event_id``) failed to repair the moment ``recovery_of``.
+        recovery = record[V_EXTRA]
+        alert["reason"] = "failed_recovery" if recovery else "chain"
+        if recovery:
+            alert["recovery_event_id"], alert["recovery_of"] = recovery
+    elif len(record) > V_EXTRA:
+        resolved_at, cooldown_until, recoveries = record[V_EXTRA]
+        alert["resolved_at"] = iso(resolved_at)
+        alert["duration_s"] = round(max(0.0, resolved_at - opened_at), 3)
+        alert["cooldown_until"] = iso(cooldown_until)
+        alert["recoveries"] = [{"event_id": r[0], "recovery_of": r[1]} for r in recoveries]
     return alert
 
 

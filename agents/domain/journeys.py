@@ -13,6 +13,11 @@ The journeys live in the customer's state dict under :data:`KEY`, bounded: at mo
 attribution needs), and the ids of the last ``closed_memory`` closed journeys, so a
 straggling event of a closed journey does not open it again. A closed journey leaves
 the state as soon as its alert is built.
+
+A silence check that dropped journeys keeps them (packed, :func:`pack_dropped`) under
+``"t"`` with its watermark, until the customer has had ``dedupe_window`` more events: a
+check read again after a crash finds its journeys already closed and re-sends the same
+drop-offs instead of none. At most :data:`MAX_KEPT_DROPS` are kept (a check's together).
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ OPEN, COMPLETED, DROPPED, EVICTED = "open", "completed", "dropped", "evicted"
 J_KIND, J_STARTED, J_LAST, J_STEPS, J_MOMENTS = range(5)
 # Positions in a journey moment.
 M_EVENT_ID, M_AT, M_TOUCHPOINT, M_Q, M_STEP, M_WEIGHT = range(6)
+# Positions in a silence check kept under "t": its watermark, the customer's events
+# since, the journeys it dropped (packed).
+T_MARK, T_AGE, T_DROPS = range(3)
+MAX_KEPT_DROPS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,34 @@ class JourneyChange:
     earliest_deadline: float | None = None  # min over open journeys of last event + timeout
     closed: list[str] = field(default_factory=list)  # statuses of the journeys closed now
     dropped: list[Dropped] = field(default_factory=list)
+
+
+def pack_dropped(d: Dropped) -> list[Any]:
+    """A dropped journey as a JSON-ready list (the abandoning moment by its index when
+    the journey still holds it), for :func:`unpack_dropped` to give it back."""
+    trigger: Any = d.trigger_moment
+    if trigger is not None:
+        moments = d.journey[J_MOMENTS]
+        trigger = next((i for i, m in enumerate(moments) if m is trigger), trigger)
+    return [d.journey_id, d.journey, d.trigger, trigger, d.clock]
+
+
+def unpack_dropped(p: list[Any]) -> Dropped:
+    jid, journey, trigger, moment, clock = p
+    if isinstance(moment, int):
+        moment = journey[J_MOMENTS][moment]
+    return Dropped(jid, journey, trigger, moment, clock)
+
+
+def keep_newest(kept: list[list[Any]], count: int, limit: int) -> list[list[Any]]:
+    """Drop the oldest entries (lists whose element ``count`` holds their items) while they
+    hold more than ``limit`` items, always keeping the newest entry whole."""
+    total = sum(len(k[count]) for k in kept)
+    i = 0
+    while total > limit and i < len(kept) - 1:
+        total -= len(kept[i][count])
+        i += 1
+    return kept[i:] if i else kept
 
 
 def journey_status(js: dict[str, Any] | None, journey_id: str) -> str | None:
@@ -145,12 +182,14 @@ def on_moment(
     customer_clock: float,
     cfg: JourneyConfig,
     failed_threshold: float,
+    dedupe_window: int = 64,
 ) -> tuple[dict[str, Any] | None, JourneyChange | None]:
     """Apply one counted (not duplicate) moment to the customer's journeys.
 
     Returns the new journeys value (``None``: nothing to keep) and what changed, or
     ``(js, None)`` when the event touches no journey. ``customer_clock`` is the
     customer's latest event time: other journeys silent for the timeout by then drop.
+    Silence checks kept for re-sending age by one event (``dedupe_window`` at most).
     """
     jid = event.get("journey_id")
     if jid is None and not js:
@@ -192,9 +231,20 @@ def on_moment(
         closed = _expire_into(open_, closed, customer_clock, change, cfg)
     change.open_count = len(open_)
     change.earliest_deadline = _earliest_deadline(open_, cfg.timeout_s)
+    checks = js.get("t") if js else None
+    if checks:
+        checks = [[c[T_MARK], c[T_AGE] + 1, c[T_DROPS]] for c in checks
+                  if c[T_AGE] + 1 < dedupe_window]
+    return _journeys_value(open_, closed, checks), change
+
+
+def _journeys_value(open_: dict[str, list[Any]], closed: list[list[str]],
+                    checks: list[list[Any]] | None) -> dict[str, Any] | None:
+    if checks:
+        return {"open": open_, "closed": closed, "t": checks}
     if not open_ and not closed:
-        return None, change
-    return {"open": open_, "closed": closed}, change
+        return None
+    return {"open": open_, "closed": closed}
 
 
 def expire_journeys(
@@ -203,16 +253,31 @@ def expire_journeys(
     cfg: JourneyConfig,
 ) -> tuple[dict[str, Any] | None, JourneyChange]:
     """Drop the journeys silent for the timeout at ``watermark`` (the stream's event time),
-    for a customer who may send nothing more."""
+    for a customer who may send nothing more.
+
+    A check with the watermark of a kept one (the same check, read again after a crash)
+    puts that check's journeys first in ``change.dropped`` again, so their drop-offs are
+    re-sent with the same ids; ``change.closed`` lists only the journeys closed now.
+    """
     open_: dict[str, list[Any]] = dict(js["open"]) if js else {}
     closed: list[list[str]] = js["closed"] if js else []
     change = JourneyChange(had_open=bool(open_), open_count=0)
     closed = _expire_into(open_, closed, watermark, change, cfg)
     change.open_count = len(open_)
     change.earliest_deadline = _earliest_deadline(open_, cfg.timeout_s)
-    if not open_ and not closed:
-        return None, change
-    return {"open": open_, "closed": closed}, change
+    checks: list[list[Any]] = js.get("t", []) if js else []
+    same = next((c for c in checks if c[T_MARK] == watermark), None)
+    if change.dropped:
+        packed = [pack_dropped(d) for d in change.dropped]
+        if same is None:
+            checks = [*checks, [watermark, 0, packed]]
+        else:
+            checks = [c if c is not same else [watermark, 0, [*same[T_DROPS], *packed]]
+                      for c in checks]
+        checks = keep_newest(checks, T_DROPS, MAX_KEPT_DROPS)
+    if same is not None:
+        change.dropped[:0] = [unpack_dropped(p) for p in same[T_DROPS]]
+    return _journeys_value(open_, closed, checks), change
 
 
 def stream_watermark(max_event_time: float, last_event_wall: float, now: float,

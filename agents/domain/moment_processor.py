@@ -3,6 +3,13 @@
 The Faust agent and the offline tools both call :func:`process_record`; the agent
 only reads and writes the table and sends what comes back. So the stream and a
 replay of the same records cannot disagree.
+
+A duplicate event (read again after a crash) sends again every alert it caused the
+first time, with the same ids and content: its failed-moment alert from the moment
+kept in the state, its circle lifecycle and drop-off alerts from the state's ``"sent"``
+list: per causing event, its hash and the compact records the alerts are rendered
+from, kept while the event is in the dedupe window (at most :data:`MAX_KEPT_ALERTS`
+alerts, an event's together).
 """
 
 from __future__ import annotations
@@ -11,17 +18,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.domain.circles import update_circles
-from agents.domain.customer_moments import MomentResult, RejectedMoment, record_moment
+from agents.domain.circles import lifecycle_alert, update_circles
+from agents.domain.customer_moments import (
+    MomentResult,
+    RejectedMoment,
+    event_key,
+    record_moment,
+)
 from agents.domain.drop_off import KIND as DROP_OFF
 from agents.domain.drop_off import drop_off_alert
 from agents.domain.failed_moment import KIND as FAILED_MOMENT
 from agents.domain.failed_moment import failed_moment_alert
 from agents.domain.journeys import KEY as JOURNEYS
-from agents.domain.journeys import JourneyChange, on_moment
+from agents.domain.journeys import (
+    JourneyChange,
+    keep_newest,
+    on_moment,
+    pack_dropped,
+    unpack_dropped,
+)
 from agents.domain.model_config import ModelConfig
 from agents.domain.quality import is_delight
 from schemas.touchpoint_event import InvalidEvent, decode_event
+
+SENT = "sent"  # state key: [[event hash, [record, ...]], ...], oldest first
+S_KEY, S_RECORDS = range(2)
+DROP = "d"  # a record's first element: a drop-off (a packed journey follows), else a circle
+MAX_KEPT_ALERTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,35 +98,62 @@ def process_record(
     if result.failed:
         out.outputs.append(
             Output(FAILED_MOMENT, customer_id, failed_moment_alert(event, result, cfg, now)))
-    if not result.duplicate:  # a duplicate changes no circle and sends no lifecycle event
-        q = result.quality.q
-        circles, lifecycle = update_circles(
-            prev.get("c") if prev else None, event, occurred_at, q, result.failed,
-            is_delight(q, cfg.quality), state["score"], state["at"], cfg.circles,
-            cfg.max_lateness_s, now)
-        if circles:
-            state["c"] = circles
-        out.outputs.extend(Output(a["kind"], customer_id, a) for a in lifecycle)
-        _journeys(out, prev, state, event, occurred_at, q, cfg, now)
+    if result.duplicate:  # changes no circle or journey; re-sends what it caused
+        sent = prev.get(SENT) if prev else None
+        if sent:
+            key = event_key(event["event_id"])
+            for kept in sent:
+                if kept[S_KEY] == key:
+                    out.outputs.extend(_render(r, event, cfg, now) for r in kept[S_RECORDS])
+        return out
+    q = result.quality.q
+    circles, records = update_circles(
+        prev.get("c") if prev else None, event, occurred_at, q, result.failed,
+        is_delight(q, cfg.quality), state["score"], state["at"], cfg.circles,
+        cfg.max_lateness_s)
+    if circles:
+        state["c"] = circles
+    change = _journeys(out, prev, state, event, occurred_at, q, cfg)
+    if change is not None and change.dropped:
+        records = [*records, *([DROP, *pack_dropped(d)] for d in change.dropped)]
+    out.outputs.extend(_render(r, event, cfg, now) for r in records)
+    sent = prev.get(SENT) if prev else None
+    if sent and sent[0][S_KEY] not in state["seen"]:  # left the dedupe window
+        window = set(state["seen"])
+        sent = [s for s in sent if s[S_KEY] in window]
+    if records:
+        sent = keep_newest([*(sent or ()), [event_key(event["event_id"]), records]],
+                           S_RECORDS, MAX_KEPT_ALERTS)
+    if sent:
+        state[SENT] = sent
     return out
+
+
+def _render(record: list[Any], event: dict[str, Any], cfg: ModelConfig, now: float) -> Output:
+    """The alert of a kept record: the same one whenever it is rendered (``detected_at``
+    aside)."""
+    customer_id = event["customer_id"]
+    if record[0] == DROP:
+        return Output(DROP_OFF, customer_id, drop_off_alert(
+            customer_id, unpack_dropped(record[1:]), cfg.journeys,
+            cfg.quality.failed_threshold, cfg.quality.red_quality, now))
+    alert = lifecycle_alert(record, event, now)
+    return Output(alert["kind"], customer_id, alert)
 
 
 def _journeys(out: Processed, prev: dict[str, Any] | None, state: dict[str, Any],
               event: dict[str, Any], occurred_at: float, q: float, cfg: ModelConfig,
-              now: float) -> None:
-    """Journey state and drop-off alerts (README "Journeys and drop-off attribution")."""
+              ) -> JourneyChange | None:
+    """Journey state (README "Journeys and drop-off attribution"); the caller sends the
+    drop-offs."""
     out.occurred_at = occurred_at
     js, change = on_moment(prev.get(JOURNEYS) if prev else None, event, occurred_at, q,
-                           state["at"], cfg.journeys, cfg.quality.failed_threshold)
+                           state["at"], cfg.journeys, cfg.quality.failed_threshold,
+                           cfg.dedupe_window)
     if js is None:
         state.pop(JOURNEYS, None)
     else:
         state[JOURNEYS] = js
-    if change is None:
-        return
-    out.journeys = change
-    customer_id = event["customer_id"]
-    for d in change.dropped:
-        out.outputs.append(Output(DROP_OFF, customer_id, drop_off_alert(
-            customer_id, d, cfg.journeys, cfg.quality.failed_threshold,
-            cfg.quality.red_quality, now)))
+    if change is not None:
+        out.journeys = change
+    return change
