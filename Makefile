@@ -5,11 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-faults lint system-deps clean
+.PHONY: run test test-faults bench lint system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 ## run: local Kafka + worker + synthetic traffic, alerts in the terminal (Ctrl-C stops all)
@@ -25,6 +25,11 @@ test: $(STAMP) system-deps
 ## test-faults: kill -9, rebalance, broker restart, SIGTERM, hostile input (real Kafka, ~3 min)
 test-faults: $(STAMP) system-deps
 	$(PY) -m pytest -m faults -s tests/faults
+
+## bench: the benchmark of docs/performance.md (1M events; minutes, not part of `make test`)
+bench: $(STAMP)
+	@bash deploy/local/system-deps.sh run
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
