@@ -30,18 +30,11 @@ from agents.journeys import count_journeys, journey_deadlines, stream_clock
 from agents.scoring import ALERT_TOPICS, customer_state
 from streams import metrics as m
 from streams.app import app, model, settings
+from streams.topics import raw_topic
 
 log = logging.getLogger(__name__)
 
-journey_timeouts_topic = app.topic(
-    f"{settings.app_id}-journey-timeouts",
-    internal=True,
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-    partitions=settings.partitions,
-)
+journey_timeouts_topic = raw_topic(f"{settings.app_id}-journey-timeouts", internal=True)
 
 
 def due_checks(now: float) -> list[tuple[str, int, float]]:

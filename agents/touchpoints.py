@@ -34,20 +34,12 @@ from agents.domain.touchpoint_status import KIND, LEVELS, StatusConfig, figures,
 from agents.domain.touchpoint_status import status_alert as build_status_alert
 from streams import metrics as m
 from streams.app import app, settings
-from streams.topics import touchpoint_status_alerts_topic
+from streams.topics import raw_topic, touchpoint_status_alerts_topic
 
 log = logging.getLogger(__name__)
 status_config = StatusConfig.from_settings(settings)
 
-observations_topic = app.topic(
-    f"{settings.app_id}-touchpoint-observations",
-    internal=True,
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-    partitions=settings.partitions,
-)
+observations_topic = raw_topic(f"{settings.app_id}-touchpoint-observations", internal=True)
 touchpoint_status = app.Table("touchpoint-status", default=None, key_type=str,
                               partitions=settings.partitions)
 
