@@ -440,10 +440,17 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def _cluster_id() -> str:
-    """A random cluster id in Kafka's format (base64url of a UUID, no padding)."""
+    """A random cluster id in Kafka's format (base64url of a UUID, no padding).
+
+    One in 64 such ids starts with ``-``, which the storage tool's argument parser
+    takes for an option; those are drawn again.
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
 
 
 def main(argv: list[str] | None = None) -> int:

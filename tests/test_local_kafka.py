@@ -152,3 +152,12 @@ def test_classpath_cache_is_keyed_by_pom_hash(
     jar.unlink()  # a cached classpath pointing at vanished jars is not trusted
     with pytest.raises(KafkaToolchainMissing):
         kafka_classpath(cache_dir=tmp_path)
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    """The storage tool would read an id starting with '-' as a flag and fail to format."""
+    from streams.local_kafka import _cluster_id
+
+    ids = [_cluster_id() for _ in range(2000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)
