@@ -43,6 +43,7 @@ class Settings:
     web_bind: str = "127.0.0.1"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    web_route_timeout_s: float = 5.0
     log_level: str = "info"
     producer_linger_ms: int = 5
     producer_batch_bytes: int = 262144
@@ -142,6 +143,8 @@ class Settings:
             problems.append("MOT_FAILURE_SEVERITY must be within (0, 1]")
         if self.consumer_lag_interval_s <= 0:
             problems.append("MOT_CONSUMER_LAG_INTERVAL_S must be > 0")
+        if self.web_route_timeout_s <= 0:
+            problems.append("MOT_WEB_ROUTE_TIMEOUT_S must be > 0")
         if self.processing_guarantee not in ("at_least_once", "exactly_once"):
             problems.append("MOT_PROCESSING_GUARANTEE must be at_least_once or exactly_once")
         if self.commit_interval_s <= 0 or self.kafka_session_timeout_s < 6:

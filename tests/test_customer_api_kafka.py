@@ -60,9 +60,14 @@ def workers(kafka: str, tmp_path: Path):
             w.stop()
 
 
-def get_json(w: WorkerProcess, path: str) -> tuple[int, Any]:
-    status, body = w.get(path)
-    return status, orjson.loads(body)
+def get_json(w: WorkerProcess, path: str, retry_s: float = 10.0) -> tuple[int, Any]:
+    """GET a JSON page, retrying a 503 (Retry-After) as a client of the page would."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        status, body = w.get(path)
+        if status != 503 or time.monotonic() > deadline:
+            return status, orjson.loads(body)
+        time.sleep(0.5)
 
 
 async def wait_for(check, timeout: float = 90.0) -> None:
