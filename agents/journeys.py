@@ -22,6 +22,7 @@ from agents.domain.journeys import JourneyChange
 from agents.domain.moment_processor import Output, Processed
 from streams import metrics as m
 from streams.app import app, settings
+from streams.table_reads import discard, stored
 
 CLOCK_STEP_S = 1.0
 
@@ -45,7 +46,7 @@ def advance_clock(partition: int, occurred_at: float, now: float) -> None:
     """Move the partition's event-time clock (never past the wall clock, never back)."""
     c = _clock.get(partition)
     if c is None:
-        c = stream_clock.get(str(partition)) or [occurred_at if occurred_at < now else now, 0.0]
+        c = stored(stream_clock, str(partition)) or [occurred_at if occurred_at < now else now, 0.0]
     t = occurred_at if occurred_at < now else now
     if t >= c[0] + CLOCK_STEP_S or now >= c[1] + CLOCK_STEP_S:
         c = [t if t > c[0] else c[0], now]
@@ -57,9 +58,9 @@ def keep_deadline(customer_id: str, partition: int, change: JourneyChange) -> No
     """Keep the index entry a lower bound of the customer's earliest deadline."""
     if change.open_count == 0:
         if change.had_open:
-            journey_deadlines.pop(customer_id, None)
+            discard(journey_deadlines, customer_id)
     elif change.opened and change.earliest_deadline is not None:
-        cur = journey_deadlines.get(customer_id)
+        cur = stored(journey_deadlines, customer_id)
         if cur is None or change.earliest_deadline < cur[0]:
             journey_deadlines[customer_id] = [change.earliest_deadline, partition]
 

@@ -26,6 +26,7 @@ from agents.open_circles import OpenCircles, open_in_partition
 from agents.touchpoints import observe_moment
 from streams import metrics as m
 from streams.app import app, model, settings
+from streams.table_reads import stored
 from streams.topics import (
     circle_alerts_topic,
     dead_letter_topic,
@@ -76,6 +77,10 @@ async def count_assigned_circles(sender: Any, **kwargs: Any) -> None:
             open_circles.load(p, open_in_partition(customer_state, p, key_partition))
 
 
+def customer_state_of(customer_id: str) -> dict[str, Any] | None:
+    return stored(customer_state, customer_id)
+
+
 def count_transition(alert: dict[str, Any]) -> None:
     m.circle_transitions.labels(alert["kind"], alert["lifecycle"]).inc()
     if alert["lifecycle"] == "resolved":
@@ -105,7 +110,7 @@ async def score_event(event: EventT) -> None:
     received = time.perf_counter()
     m.events_consumed.inc()
     msg = event.message
-    done = process_record(msg.value, msg.key, customer_state.get, model,
+    done = process_record(msg.value, msg.key, customer_state_of, model,
                           settings.max_record_bytes, time.time())
     if done.rejected is not None:
         if done.event is not None:

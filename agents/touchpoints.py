@@ -1,11 +1,14 @@
 """Touchpoint andon: the organisation-level status of every touchpoint.
 
 The scoring agent partitions by customer; a touchpoint's moments come from all of
-them. So for every counted moment it sends a 9-byte-plus-id observation (event time,
-failed?, event id) keyed by touchpoint to the internal topic
-``<app id>-touchpoint-observations``; the agent here keeps one state per touchpoint in
-the ``touchpoint-status`` table (:mod:`agents.domain.touchpoint_status`) and sends
-every status transition to ``MOT_TOPIC_ALERTS_TOUCHPOINT_STATUS``.
+them. So the scoring worker gathers its counted moments (event time, failed?, event
+id) per touchpoint and sends each touchpoint's batch, keyed by touchpoint, to the
+internal topic ``<app id>-touchpoint-observations`` every ``MOT_TOUCHPOINT_FLUSH_S``
+or once it holds ``MOT_TOUCHPOINT_BATCH_MAX`` moments
+(:mod:`agents.domain.touchpoint_observations`); the agent here keeps one state per
+touchpoint in the ``touchpoint-status`` table (:mod:`agents.domain.touchpoint_status`),
+judges a batch moment by moment and sends every status transition to
+``MOT_TOPIC_ALERTS_TOUCHPOINT_STATUS``.
 
 Each worker serves the statuses of the partitions it runs, as the
 ``mot_touchpoint_status`` gauge (read from the table at scrape time, so a touchpoint
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 import time
 from collections.abc import AsyncIterable, Iterator
 from typing import Any
@@ -30,10 +32,12 @@ from prometheus_client.core import GaugeMetricFamily
 
 from agents.domain.failed_moment import iso
 from agents.domain.moment_processor import Processed
+from agents.domain.touchpoint_observations import ObservationBuffer, decode_batch
 from agents.domain.touchpoint_status import KIND, LEVELS, StatusConfig, figures, observe
 from agents.domain.touchpoint_status import status_alert as build_status_alert
 from streams import metrics as m
 from streams.app import app, settings
+from streams.table_reads import stored
 from streams.topics import raw_topic, touchpoint_status_alerts_topic
 
 log = logging.getLogger(__name__)
@@ -43,16 +47,7 @@ observations_topic = raw_topic(f"{settings.app_id}-touchpoint-observations", int
 touchpoint_status = app.Table("touchpoint-status", default=None, key_type=str,
                               partitions=settings.partitions)
 
-_OBSERVATION = struct.Struct("<d?")  # event time, failed; then the event id (UTF-8)
-
-
-def encode_observation(at: float, failed: bool, event_id: str) -> bytes:
-    return _OBSERVATION.pack(at, failed) + event_id.encode()
-
-
-def decode_observation(value: bytes) -> tuple[float, bool, str]:
-    at, failed = _OBSERVATION.unpack_from(value)
-    return at, failed, value[_OBSERVATION.size:].decode()
+observations = ObservationBuffer(settings.touchpoint_batch_max)
 
 
 async def observe_moment(done: Processed) -> None:
@@ -60,29 +55,56 @@ async def observe_moment(done: Processed) -> None:
     event, result = done.event, done.result
     if done.occurred_at is None or event is None or result is None:
         return
-    await observations_topic.send(
-        key=event["touchpoint"].encode(),
-        value=encode_observation(done.occurred_at, result.failed, event["event_id"]))
+    touchpoint = event["touchpoint"]
+    if observations.add(touchpoint, done.occurred_at, result.failed, event["event_id"]):
+        value = observations.take(touchpoint)
+        if value is not None:
+            await observations_topic.send(key=touchpoint.encode(), value=value)
+
+
+async def flush_observations() -> None:
+    for touchpoint, value in observations.drain():
+        await observations_topic.send(key=touchpoint.encode(), value=value)
+
+
+@app.timer(interval=settings.touchpoint_flush_s)
+async def send_observations() -> None:
+    await flush_observations()
+
+
+@app.on_partitions_revoked.connect
+async def _flush_before_revoke(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    await flush_observations()
+
+
+@app.on_before_shutdown.connect
+async def _flush_before_shutdown(sender: Any, **kwargs: Any) -> None:
+    await flush_observations()
 
 
 async def judge(event: Any) -> None:
+    """One batch of a touchpoint's moments, judged in order; one table write."""
     msg = event.message
     touchpoint = msg.key.decode()
-    at, failed, event_id = decode_observation(msg.value)
-    st, transition, late = observe(touchpoint_status.get(touchpoint), at, failed,
-                                   status_config)
-    if late:
-        m.touchpoint_observations_late.inc()
-        return
-    st["p"] = msg.partition  # which partition serves it (for the gauge and the page)
-    touchpoint_status[touchpoint] = st
-    if transition is not None:
-        alert = build_status_alert(touchpoint, transition, event_id, status_config, time.time())
-        await touchpoint_status_alerts_topic.send(key=touchpoint.encode(),
-                                                  value=orjson.dumps(alert))
-        m.alerts_emitted.labels(KIND).inc()
-        log.info("touchpoint %s: %s -> %s", touchpoint, alert["previous_status"],
-                 alert["status"])
+    st = stored(touchpoint_status, touchpoint)
+    changed = False
+    for at, failed, event_id in decode_batch(msg.value):
+        st, transition, late = observe(st, at, failed, status_config)
+        if late:
+            m.touchpoint_observations_late.inc()
+            continue
+        changed = True
+        if transition is not None:
+            alert = build_status_alert(touchpoint, transition, event_id, status_config,
+                                       time.time())
+            await touchpoint_status_alerts_topic.send(key=touchpoint.encode(),
+                                                      value=orjson.dumps(alert))
+            m.alerts_emitted.labels(KIND).inc()
+            log.info("touchpoint %s: %s -> %s", touchpoint, alert["previous_status"],
+                     alert["status"])
+    if changed and st is not None:
+        st["p"] = msg.partition  # which partition serves it (for the gauge and the page)
+        touchpoint_status[touchpoint] = st
 
 
 @app.agent(observations_topic, name="touchpoint-andon")

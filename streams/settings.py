@@ -96,6 +96,8 @@ class Settings:
     touchpoint_red_ratio: float = 4.0
     touchpoint_min_delta: float = 0.05
     touchpoint_hysteresis: float = 0.8
+    touchpoint_flush_s: float = 1.0
+    touchpoint_batch_max: int = 1000
 
     @property
     def half_life_s(self) -> float:
@@ -196,4 +198,7 @@ class Settings:
             problems.append("MOT_TOUCHPOINT_MIN_DELTA must be within [0, 1]")
         if not 0 < self.touchpoint_hysteresis <= 1:
             problems.append("MOT_TOUCHPOINT_HYSTERESIS must be within (0, 1]")
+        if self.touchpoint_flush_s <= 0 or self.touchpoint_batch_max < 1:
+            problems.append("MOT_TOUCHPOINT_FLUSH_S must be > 0 and "
+                            "MOT_TOUCHPOINT_BATCH_MAX >= 1")
         return problems
