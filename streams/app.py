@@ -5,12 +5,12 @@ Imported by the agents (they register on ``app``) and by the worker entry point.
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 import faust
 
 from agents.domain.model_config import ModelConfig
+from streams.kafka_clients import sasl_mechanism, ssl_context
 from streams.settings import Settings
 
 settings = Settings.from_env()
@@ -25,17 +25,12 @@ def broker_url(bootstrap_servers: str) -> str:
 
 def broker_credentials(s: Settings) -> Any:
     """TLS and SASL from the environment; ``None`` for plaintext on a trusted network."""
-    protocol = s.kafka_security_protocol.upper()
-    context = None
-    if protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=s.kafka_ssl_cafile or None)
-        if s.kafka_ssl_certfile:
-            context.load_cert_chain(s.kafka_ssl_certfile, s.kafka_ssl_keyfile or None)
-    if protocol.startswith("SASL"):
+    context = ssl_context(s)
+    if s.kafka_security_protocol.upper().startswith("SASL"):
         return faust.SASLCredentials(
             username=s.kafka_sasl_username,
             password=s.kafka_sasl_password,
-            mechanism=s.kafka_sasl_mechanism or "PLAIN",
+            mechanism=sasl_mechanism(s),
             ssl_context=context,
         )
     if context is not None:

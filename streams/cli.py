@@ -43,9 +43,9 @@ async def generate(s: Settings, rate: float, count: int | None, customers: int, 
     from streams.traffic import TrafficGenerator
 
     gen = TrafficGenerator(seed=seed, customers=customers)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=s.kafka_bootstrap_servers, linger_ms=5, acks="all"
-    )
+    from streams.kafka_clients import client_options
+
+    producer = AIOKafkaProducer(**client_options(s), linger_ms=5, acks="all")
     await producer.start()
     sent = 0
     started = time.monotonic()
@@ -75,6 +75,7 @@ async def tail(s: Settings, raw: bool, from_beginning: bool, dead_letters: bool,
 
     from streams.alert_view import render_record
     from streams.kafka_admin import ensure_topics
+    from streams.kafka_clients import client_options
 
     out = out or sys.stdout
     topics = [s.topic_alerts_failed_moment, s.topic_alerts_circles, s.topic_alerts_drop_off,
@@ -84,7 +85,7 @@ async def tail(s: Settings, raw: bool, from_beginning: bool, dead_letters: bool,
     await ensure_topics(s, topics)
     consumer = AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=s.kafka_bootstrap_servers,
+        **client_options(s),
         group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
     )

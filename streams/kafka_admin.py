@@ -7,6 +7,7 @@ import contextlib
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.kafka_clients import client_options
 from streams.settings import Settings
 
 
@@ -20,7 +21,7 @@ def service_topics(s: Settings) -> list[str]:
 async def ensure_topics(s: Settings, names: list[str] | None = None) -> list[str]:
     """Create the missing topics with the configured partitions; return the ones created."""
     names = service_topics(s) if names is None else names
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(s))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

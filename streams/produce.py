@@ -94,10 +94,11 @@ async def publish(path: str, s: Settings, result: ProduceResult, rate: float,
     from aiokafka import AIOKafkaProducer
 
     from streams.kafka_admin import ensure_topics
+    from streams.kafka_clients import client_options
 
     await ensure_topics(s, [s.topic_events, s.topic_dead_letter])
-    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all",
-                                enable_idempotence=True, linger_ms=5)
+    producer = AIOKafkaProducer(**client_options(s), acks="all", enable_idempotence=True,
+                                linger_ms=5)
     await producer.start()
     source = open_lines(path)
     started = time.monotonic()

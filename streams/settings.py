@@ -145,6 +145,7 @@ class Settings:
             problems.append("MOT_FAILURE_SEVERITY must be within (0, 1]")
         if self.consumer_lag_interval_s <= 0:
             problems.append("MOT_CONSUMER_LAG_INTERVAL_S must be > 0")
+        problems.extend(self._kafka_security_problems())
         if self.web_route_timeout_s <= 0:
             problems.append("MOT_WEB_ROUTE_TIMEOUT_S must be > 0")
         if self.processing_guarantee not in ("at_least_once", "exactly_once"):
@@ -172,6 +173,22 @@ class Settings:
         problems.extend(self._journey_problems())
         if problems:
             raise SettingsError("; ".join(problems))
+
+    def _kafka_security_problems(self) -> list[str]:
+        protocol = self.kafka_security_protocol.upper()
+        if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            return ["MOT_KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT "
+                    "or SASL_SSL"]
+        if not protocol.startswith("SASL"):
+            return []
+        problems = []
+        if (self.kafka_sasl_mechanism or "PLAIN").upper() not in (
+                "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+            problems.append("MOT_KAFKA_SASL_MECHANISM must be PLAIN, SCRAM-SHA-256 "
+                            "or SCRAM-SHA-512")
+        if not self.kafka_sasl_username:
+            problems.append("MOT_KAFKA_SASL_USERNAME is required with a SASL protocol")
+        return problems
 
     def _journey_problems(self) -> list[str]:
         """Journeys and touchpoint andon (kept apart so each rule set reads on its own)."""
