@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.domain.customer_view import customer_view, not_found
-from agents.scoring import customer_state
+from agents.scoring import customer_state_of
 from streams.app import app, settings
 from streams.partition_routing import route_by_partition
 from streams.topics import events_topic
@@ -22,7 +22,7 @@ from streams.topics import events_topic
 @app.page("/customers/{customer_id}")
 async def customer_page(web: Any, request: Any, customer_id: str) -> Any:
     async def answer_here() -> Any:
-        state = customer_state.get(customer_id)
+        state = customer_state_of(customer_id)
         body = customer_view(customer_id, state) if state is not None else not_found(customer_id)
         body["served_by"] = str(app.conf.canonical_url)  # the owner, whichever worker was asked
         return web.json(body, status=200 if state is not None else 404)

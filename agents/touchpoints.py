@@ -37,6 +37,7 @@ from agents.domain.touchpoint_status import KIND, LEVELS, StatusConfig, figures,
 from agents.domain.touchpoint_status import status_alert as build_status_alert
 from streams import metrics as m
 from streams.app import app, settings
+from streams.partition_routing import same_worker
 from streams.table_reads import stored
 from streams.topics import raw_topic, touchpoint_status_alerts_topic
 
@@ -197,7 +198,7 @@ async def touchpoints_page(web: Any, request: Any) -> Any:
     me = str(app.conf.canonical_url).rstrip("/")
     if request.query.get("scope") == "local":
         return web.json({"touchpoints": mine, "worker": me})
-    peers = [u for u in app.assignor.tables_metadata() if str(u).rstrip("/") != me]
+    peers = [u for u in app.assignor.tables_metadata() if not same_worker(str(u), me)]
     answers = await asyncio.gather(*(_peer(str(u)) for u in peers))
     merged = dict(mine)
     missing = []

@@ -40,11 +40,10 @@ async def generate(s: Settings, rate: float, count: int | None, customers: int, 
     """Publish synthetic events at ``rate`` per second (0: as fast as possible)."""
     from aiokafka import AIOKafkaProducer
 
+    from streams.kafka_clients import client_options
     from streams.traffic import TrafficGenerator
 
     gen = TrafficGenerator(seed=seed, customers=customers)
-    from streams.kafka_clients import client_options
-
     producer = AIOKafkaProducer(**client_options(s), linger_ms=5, acks="all")
     await producer.start()
     sent = 0

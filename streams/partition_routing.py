@@ -38,10 +38,6 @@ def same_worker(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
-def unavailable(reason: str, detail: str, **context: Any) -> dict[str, Any]:
-    return {"error": reason, "detail": detail, **context}
-
-
 async def route_by_partition(
     app: Any,
     web: Any,
@@ -55,20 +51,20 @@ async def route_by_partition(
     me = str(app.conf.canonical_url)
     partition = app.consumer.key_partition(topic, key)
     if partition is None:
-        return _retry(web, unavailable("unavailable", "the topic's partitions are not known yet",
-                                       topic=topic))
+        return _retry(web, "unavailable", "the topic's partitions are not known yet",
+                      topic=topic)
     owner = owner_url(app.assignor.external_topics_metadata(), topic, partition)
     if owner is None:
-        return _retry(web, unavailable("unavailable", "no worker owns the partition right now",
-                                       topic=topic, partition=partition))
+        return _retry(web, "unavailable", "no worker owns the partition right now",
+                      topic=topic, partition=partition)
     if same_worker(owner, me):
         if app.rebalancing or app.in_recovery:
-            return _retry(web, unavailable("recovering", "the partition's state is being restored",
-                                           partition=partition, owner=me))
+            return _retry(web, "recovering", "the partition's state is being restored",
+                          partition=partition, owner=me)
         return await answer_here()
     if request.headers.get(ROUTED_HEADER):
-        return _retry(web, unavailable("rebalancing", "the partition is moving between workers",
-                                       partition=partition, owner=owner))
+        return _retry(web, "rebalancing", "the partition is moving between workers",
+                      partition=partition, owner=owner)
     target = f"{owner.rstrip('/')}{request.path_qs}"
     try:
         async with app.http_client.get(
@@ -80,10 +76,12 @@ async def route_by_partition(
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         log.warning("%s: partition %s owner %s did not answer (%s)",
                     request.path, partition, owner, type(exc).__name__)
-        return _retry(web, unavailable("owner_unreachable",
-                                       "the worker that owns the partition did not answer",
-                                       partition=partition, owner=owner))
+        return _retry(web, "owner_unreachable",
+                      "the worker that owns the partition did not answer",
+                      partition=partition, owner=owner)
 
 
-def _retry(web: Any, body: dict[str, Any]) -> Any:
-    return web.json(body, status=503, headers={"Retry-After": "1"})
+def _retry(web: Any, reason: str, detail: str, **context: Any) -> Any:
+    """A JSON 503 saying why, for a client to retry."""
+    return web.json({"error": reason, "detail": detail, **context}, status=503,
+                    headers={"Retry-After": "1"})
