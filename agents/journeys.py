@@ -22,7 +22,7 @@ from agents.domain.journeys import JourneyChange
 from agents.domain.moment_processor import Output, Processed
 from streams import metrics as m
 from streams.app import app, settings
-from streams.table_reads import discard, stored
+from streams.table_access import discard, store, stored
 
 CLOCK_STEP_S = 1.0
 
@@ -50,7 +50,7 @@ def advance_clock(partition: int, occurred_at: float, now: float) -> None:
     t = occurred_at if occurred_at < now else now
     if t >= c[0] + CLOCK_STEP_S or now >= c[1] + CLOCK_STEP_S:
         c = [t if t > c[0] else c[0], now]
-        stream_clock[str(partition)] = c
+        store(stream_clock, str(partition), c)
     _clock[partition] = c
 
 
@@ -62,7 +62,7 @@ def keep_deadline(customer_id: str, partition: int, change: JourneyChange) -> No
     elif change.opened and change.earliest_deadline is not None:
         cur = stored(journey_deadlines, customer_id)
         if cur is None or change.earliest_deadline < cur[0]:
-            journey_deadlines[customer_id] = [change.earliest_deadline, partition]
+            store(journey_deadlines, customer_id, [change.earliest_deadline, partition])
 
 
 def count_journeys(change: JourneyChange, outputs: list[Output]) -> None:

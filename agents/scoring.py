@@ -14,7 +14,6 @@ from collections.abc import AsyncIterable
 from typing import Any
 
 import orjson
-from faust.types import EventT
 
 from agents.domain.circles import KINDS as CIRCLE_KINDS
 from agents.domain.circles import in_vicious_circle
@@ -26,7 +25,9 @@ from agents.open_circles import OpenCircles, open_in_partition
 from agents.touchpoints import observe_moment
 from streams import metrics as m
 from streams.app import app, model, settings
-from streams.table_reads import stored
+from streams.batch_delivery import batch_handled, records_of, timestamp_s
+from streams.changelog_writer import flush_changelogs
+from streams.table_access import store, stored
 from streams.topics import (
     circle_alerts_topic,
     dead_letter_topic,
@@ -87,55 +88,54 @@ def count_transition(alert: dict[str, Any]) -> None:
         m.vicious_circle_duration.observe(alert["duration_s"])
 
 
-async def dead_letter(event: EventT, reason: str, detail: str) -> None:
+async def dead_letter(record: Any, reason: str, detail: str) -> None:
     """Original key and bytes unchanged; the reason and the source in headers."""
-    msg = event.message
     m.events_dead_lettered.labels(reason).inc()
     await dead_letter_topic.send(
-        key=msg.key,
-        value=msg.value if msg.value is not None else b"",
+        key=record.key,
+        value=record.value if record.value is not None else b"",
         headers=[
             ("mot.reason", reason.encode()),
             ("mot.detail", detail.encode()[:1024]),
-            ("mot.source.topic", msg.topic.encode()),
-            ("mot.source.partition", str(msg.partition).encode()),
-            ("mot.source.offset", str(msg.offset).encode()),
-            ("mot.source.timestamp", str(msg.timestamp).encode()),
+            ("mot.source.topic", record.topic.encode()),
+            ("mot.source.partition", str(record.partition).encode()),
+            ("mot.source.offset", str(record.offset).encode()),
+            ("mot.source.timestamp", str(timestamp_s(record)).encode()),
         ],
     )
 
 
-async def score_event(event: EventT) -> None:
-    """Process one record end to end."""
+async def score_record(record: Any) -> None:
+    """Process one record end to end (``record``: an aiokafka record or a Faust message)."""
     received = time.perf_counter()
     m.events_consumed.inc()
-    msg = event.message
-    done = process_record(msg.value, msg.key, customer_state_of, model,
-                          settings.max_record_bytes, time.time())
+    partition = record.partition
+    done = process_record(record.value, record.key, customer_state_of, model,
+                          settings.max_record_bytes, time.time(), (partition, record.offset))
     if done.rejected is not None:
         if done.event is not None:
             m.events_valid.inc()
-        await dead_letter(event, *done.rejected)
+        await dead_letter(record, *done.rejected)
         return
     m.events_valid.inc()
     if done.rekey is not None:
         # Wrong or missing key: the table would live on the wrong partition.
         # Re-publish under the customer's key; that copy is the one scored.
         m.events_rekeyed.inc()
-        await events_topic.send(key=done.rekey.encode(), value=msg.value)
+        await events_topic.send(key=done.rekey.encode(), value=record.value)
         return
     result = done.result
     assert result is not None and done.customer_id is not None and done.event is not None
     if done.state is not None:
-        customer_state[done.customer_id] = done.state
-        open_circles.update(msg.partition, done.customer_id, in_vicious_circle(done.state))
+        store(customer_state, done.customer_id, done.state)
+        open_circles.update(partition, done.customer_id, in_vicious_circle(done.state))
         if not result.duplicate:
             m.running_score.observe(result.score_after)
     if result.duplicate:
         m.events_duplicate.inc()
     elif result.failed:
         m.failed_moments.labels(done.event["touchpoint"], done.event.get("channel", "")).inc()
-    note_record(msg.partition, done, time.time())  # journeys: clock, deadlines, metrics
+    note_record(partition, done, time.time())  # journeys: clock, deadlines, metrics
     await observe_moment(done)  # touchpoint andon
     for out in done.outputs:
         await ALERT_TOPICS[out.kind].send(key=out.key.encode(), value=orjson.dumps(out.value))
@@ -147,13 +147,17 @@ async def score_event(event: EventT) -> None:
 
 @app.agent(events_topic, name="score-moments")
 async def score_moments(stream: AsyncIterable[Any]) -> None:
+    # Each event is a batch of one partition's records (streams/batch_delivery.py); the
+    # tables take the partition from it, and it is acked once all its records are handled.
     async for event in stream.events():  # type: ignore[attr-defined]
-        try:
-            await score_event(event)
-        except Exception as exc:  # a defect must not stop the partition: park the record
-            msg = event.message
-            log.exception(
-                "internal error on %s[%s]@%s; record dead-lettered",
-                msg.topic, msg.partition, msg.offset,
-            )
-            await dead_letter(event, "internal_error", type(exc).__name__)
+        for record in records_of(event):
+            try:
+                await score_record(record)
+            except Exception as exc:  # a defect must not stop the partition: park the record
+                log.exception(
+                    "internal error on %s[%s]@%s; record dead-lettered",
+                    record.topic, record.partition, record.offset,
+                )
+                await dead_letter(record, "internal_error", type(exc).__name__)
+        await flush_changelogs(app)  # this batch's table writes, before the batch is acked
+        await batch_handled(event)  # its offsets may be committed now

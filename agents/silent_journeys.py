@@ -30,6 +30,7 @@ from agents.journeys import count_journeys, journey_deadlines, stream_clock
 from agents.scoring import ALERT_TOPICS, customer_state
 from streams import metrics as m
 from streams.app import app, model, settings
+from streams.table_access import discard, store, stored
 from streams.topics import raw_topic
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ async def expire_customer(event: Any) -> None:
     customer_id = msg.key.decode()
     watermark = float(orjson.loads(msg.value))
     now = time.time()
-    state = customer_state.get(customer_id)
+    state = stored(customer_state, customer_id)
     js, change = expire_journeys(state.get(JOURNEYS) if state else None, watermark,
                                  model.journeys)
     outputs = [
@@ -86,11 +87,11 @@ async def expire_customer(event: Any) -> None:
             new.pop(JOURNEYS, None)
         else:
             new[JOURNEYS] = js
-        customer_state[customer_id] = new
+        store(customer_state, customer_id, new)
     if change.open_count == 0 or change.earliest_deadline is None:
-        journey_deadlines.pop(customer_id, None)
-    elif journey_deadlines.get(customer_id) != [change.earliest_deadline, msg.partition]:
-        journey_deadlines[customer_id] = [change.earliest_deadline, msg.partition]
+        discard(journey_deadlines, customer_id)
+    elif stored(journey_deadlines, customer_id) != [change.earliest_deadline, msg.partition]:
+        store(journey_deadlines, customer_id, [change.earliest_deadline, msg.partition])
     count_journeys(change, outputs)
     for out in outputs:
         await ALERT_TOPICS[out.kind].send(key=out.key.encode(), value=orjson.dumps(out.value))

@@ -38,7 +38,7 @@ from agents.domain.touchpoint_status import status_alert as build_status_alert
 from streams import metrics as m
 from streams.app import app, settings
 from streams.partition_routing import same_worker
-from streams.table_reads import stored
+from streams.table_access import store, stored
 from streams.topics import raw_topic, touchpoint_status_alerts_topic
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ async def judge(event: Any) -> None:
                      alert["status"])
     if changed and st is not None:
         st["p"] = msg.partition  # which partition serves it (for the gauge and the page)
-        touchpoint_status[touchpoint] = st
+        store(touchpoint_status, touchpoint, st)
 
 
 @app.agent(observations_topic, name="touchpoint-andon")

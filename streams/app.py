@@ -8,8 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from agents.domain.model_config import ModelConfig
+from streams.batch_delivery import BatchingConsumer
+from streams.changelog_writer import DirectChangelogTable, FlushingProducer
 from streams.kafka_clients import sasl_mechanism, ssl_context
 from streams.settings import Settings
 
@@ -38,7 +41,26 @@ def broker_credentials(s: Settings) -> Any:
     return None
 
 
-app = faust.App(
+class Transport(faust_aiokafka.Transport):
+    """Faust's Kafka transport with the service's consumer and producer (see their modules)."""
+
+    Consumer = BatchingConsumer
+    Producer = FlushingProducer
+
+
+class MotApp(faust.App):
+    """Faust's app on :class:`Transport`; ``batched_topics`` are delivered in batches."""
+
+    batched_topics: frozenset[str] = frozenset()
+
+    def _new_transport(self) -> Any:
+        return Transport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        return Transport(self.conf.broker_producer, self)
+
+
+app = MotApp(
     settings.app_id,
     broker=broker_url(settings.kafka_bootstrap_servers),
     broker_credentials=broker_credentials(settings),
@@ -47,6 +69,8 @@ app = faust.App(
     autodiscover=False,
     processing_guarantee=settings.processing_guarantee,
     broker_commit_interval=settings.commit_interval_s,
+    broker_commit_every=settings.commit_every,
+    broker_max_poll_records=settings.max_poll_records,
     broker_session_timeout=settings.kafka_session_timeout_s,
     topic_partitions=settings.partitions,
     topic_replication_factor=settings.replication_factor,
@@ -61,4 +85,9 @@ app = faust.App(
     # with Faust's default (0) every record is a request of its own.
     producer_linger=settings.producer_linger_ms / 1000.0,
     producer_max_batch_size=settings.producer_batch_bytes,
+    # Input records arrive in batches (one event per partition and fetch), so this bounds
+    # the batches an agent may have waiting, not single records.
+    stream_buffer_maxsize=settings.stream_buffer_batches,
+    Table=DirectChangelogTable,
 )
+app.batched_topics = frozenset({settings.topic_events})

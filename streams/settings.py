@@ -47,9 +47,12 @@ class Settings:
     log_level: str = "info"
     producer_linger_ms: int = 5
     producer_batch_bytes: int = 262144
+    stream_buffer_batches: int = 16
     # Delivery (README: Delivery promise and limits)
     processing_guarantee: str = "at_least_once"
     commit_interval_s: float = 2.8
+    commit_every: int = 1000
+    max_poll_records: int = 500
     kafka_session_timeout_s: float = 30.0
     consumer_lag_interval_s: float = 5.0
     # Input limits and time policy
@@ -218,4 +221,8 @@ class Settings:
         if self.touchpoint_flush_s <= 0 or self.touchpoint_batch_max < 1:
             problems.append("MOT_TOUCHPOINT_FLUSH_S must be > 0 and "
                             "MOT_TOUCHPOINT_BATCH_MAX >= 1")
+        if self.commit_every < 1 or self.max_poll_records < 1:
+            problems.append("MOT_COMMIT_EVERY and MOT_MAX_POLL_RECORDS must be >= 1")
+        if self.stream_buffer_batches < 1:
+            problems.append("MOT_STREAM_BUFFER_BATCHES must be >= 1")
         return problems

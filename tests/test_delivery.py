@@ -203,3 +203,43 @@ def test_a_silence_check_is_forgotten_after_a_dedupe_window_of_events() -> None:
     assert "t" not in states["c-1"][JOURNEYS]
     _, change = expire_journeys(states["c-1"][JOURNEYS], mark, CFG.journeys)
     assert change.dropped == []
+
+
+def read(events: list[dict], states: dict, first_offset: int, partition: int = 0) -> list:
+    """As the worker reads them: each record at its input position."""
+    done = []
+    for offset, e in enumerate(events, first_offset):
+        d = process_record(orjson.dumps(e), b"c-1", states.get, CFG, 65536, NOW,
+                           (partition, offset))
+        if d.state is not None:
+            states["c-1"] = orjson.loads(orjson.dumps(d.state))
+        done.append(d)
+    return done
+
+
+def test_records_read_again_count_once_however_far_back_they_lie() -> None:
+    """A crash re-reads everything since the last commit; a fast worker can have handled
+    more of one customer's events than the dedupe window remembers by then."""
+    states: dict = {}
+    events = [ev(i, csat=1 if i % 3 == 0 else 5) for i in range(200)]
+    read(events, states, 1000)
+    counted = dict(states["c-1"])
+    again = read(events, states, 1000)  # all 200 again, 3× the dedupe window
+    assert all(d.result.duplicate for d in again)
+    assert states["c-1"]["moments"] == 200 and states["c-1"]["score"] == counted["score"]
+    # the newest ones, still in the window, re-send their failed-moment alerts
+    assert {o.value["event_id"] for d in again[-20:] for o in d.outputs} == {
+        e["event_id"] for e in events[-20:] if e.get("csat") == 1}
+
+
+def test_a_new_event_is_counted_whatever_offset_it_comes_with() -> None:
+    """A producer's retry at a later offset is caught by its id; a new event on a topic
+    re-created from offset 0 (later in event time) is counted."""
+    states: dict = {}
+    read([ev(i) for i in range(10)], states, 500)
+    (retry,) = read([ev(9)], states, 510)
+    assert retry.result.duplicate
+    (fresh,) = read([ev(10)], states, 0)
+    assert not fresh.result.duplicate and states["c-1"]["moments"] == 11
+    (other,) = read([ev(11)], states, 3, partition=1)  # after a change of partitions
+    assert not other.result.duplicate and states["c-1"]["moments"] == 12

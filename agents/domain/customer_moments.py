@@ -46,6 +46,9 @@ class MomentResult:
     context: list[list[Any]]  # the recent moments before this one, oldest first
 
 
+POSITION = "pos"  # [input partition, offset] of the last event applied
+
+
 def new_state() -> dict[str, Any]:
     return {"v": STATE_VERSION, "score": 0.0, "at": None, "moments": 0, "failures": 0,
             "recent": [], "seen": []}
@@ -62,12 +65,18 @@ def record_moment(
     occurred_at: float,
     cfg: ModelConfig,
     now: float,
+    position: tuple[int, int] | None = None,
 ) -> tuple[dict[str, Any], MomentResult]:
     """Apply one validated event; return the new state and what happened.
 
     A duplicate (same event id within the dedupe window) leaves the state as it was
     and reports the original outcome of a failed moment still in that window, so the
     caller can re-send the same alert (same id) that a crash may have lost.
+    ``position`` is where the event was read (input partition, offset): the state keeps
+    the last one applied, and an event read again from at or before it (after a crash,
+    the records since the last offset commit) and not later in event time than the
+    customer's latest is a duplicate however far back it lies, so counting once does
+    not depend on the dedupe window for those.
     Raises :class:`RejectedMoment` for events outside the time policy.
     """
     st = new_state() if state is None else state
@@ -76,7 +85,13 @@ def record_moment(
     key = event_key(eid)
     seen: list[int] = st["seen"]
     recent: list[list[Any]] = st["recent"]
-    if key in seen:
+    last = st.get(POSITION)
+    # Also no later in event time than the customer's latest: a re-read event never is,
+    # while new events on a re-created topic (offsets from 0 again) mostly are.
+    read_again = (position is not None and last is not None and position[0] == last[0]
+                  and position[1] <= last[1] and st["at"] is not None
+                  and occurred_at <= st["at"])
+    if key in seen or read_again:
         for i, entry in enumerate(recent):
             if entry[R_EVENT_ID] == eid:
                 return st, MomentResult(q, entry[R_BEFORE], entry[R_AFTER],
@@ -124,5 +139,9 @@ def record_moment(
         "seen": new_seen,
         "alerted": alerted,
     }
+    if position is not None:
+        new[POSITION] = [position[0], position[1]]
+    elif last is not None:
+        new[POSITION] = last
     return new, MomentResult(q, before, score, failed, False, at is not None and occurred_at < at,
                              recent)

@@ -78,8 +78,10 @@ def process_record(
     cfg: ModelConfig,
     max_record_bytes: int,
     now: float,
+    position: tuple[int, int] | None = None,
 ) -> Processed:
-    """Decode, validate and score one record; ``state_of`` reads a customer's state."""
+    """Decode, validate and score one record; ``state_of`` reads a customer's state;
+    ``position`` is where the record was read (input partition, offset), if it was."""
     try:
         event, occurred_at = decode_event(value, max_record_bytes)
     except InvalidEvent as exc:
@@ -89,7 +91,7 @@ def process_record(
         return Processed(rekey=customer_id, event=event, customer_id=customer_id)
     prev = state_of(customer_id)
     try:
-        state, result = record_moment(prev, event, occurred_at, cfg, now)
+        state, result = record_moment(prev, event, occurred_at, cfg, now, position)
     except RejectedMoment as exc:
         return Processed(rejected=(exc.reason, exc.detail), event=event, customer_id=customer_id)
     # A duplicate's state (unchanged) is written back too: after a crash the local

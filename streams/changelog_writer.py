@@ -1,0 +1,188 @@
+"""Table changelog records handed to the producer in runs instead of one at a time.
+
+Faust sends the changelog record of every table write through ``Topic.send_soon``: a
+``FutureMessage`` put in the producer's ``ProducerBuffer``, which one task drains by
+awaiting a publish per record, each with a callback that writes the changelog offset
+into RocksDB (the "persisted offset" that tells a restart where the local store is up
+to). The conductor stops delivering records while that buffer holds more than 100, so a
+worker that writes on every record is paced by that single task; with batch delivery
+(:mod:`streams.batch_delivery`) a whole batch of writes lands in the buffer at once and
+the agent waits on it in steps of 100.
+
+:class:`DirectChangelogTable` keeps Faust's table (the store write, the partition from
+the current event, TTL and sensors) and changes only where its changelog record goes: a
+:class:`ChangelogWriter` encodes it with the table's own serializers and queues it; the
+writer hands the queued records to the producer in one run (:meth:`ChangelogWriter.flush`:
+in order, under a lock, so a key's records keep their order), and sets each changelog
+partition's persisted offset once per run, from the run's last record to it, when the
+broker has acknowledged it. Records of one partition are acknowledged in order, so that
+offset covers the run's earlier records as well.
+
+The run is flushed as soon as the event loop is free, at the end of each input batch
+(the scoring agent awaits it before the batch is acked), and, through
+:class:`FlushingProducer`, by every offset commit: Faust commits only after
+``producer.flush()``, so no input offset is committed before the changelog records of
+the writes it caused are with the broker, as before.
+
+Under ``exactly_once`` the table falls back to Faust's path: there the persisted offset
+must be written at the transaction's commit, which Faust's own callback arranges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+from typing import Any
+
+import faust
+from faust.stores import rocksdb as rocksdb_store
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+try:
+    import rocksdict
+except ImportError:  # pragma: no cover - the memory store needs no RocksDB
+    rocksdict = None
+
+log = logging.getLogger(__name__)
+
+
+class ChangelogWriter:
+    """The app's queue of changelog records not yet handed to the producer."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._pending: list[tuple[Any, str, int, Any, Any]] = []
+        self._lock = asyncio.Lock()
+        self._scheduled = False
+        self._task: asyncio.Future[None] | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def add(self, table: Any, partition: int, key: Any, value: Any,
+            value_serializer: Any = None) -> None:
+        """Queue the changelog record of ``key`` (``value`` None: a tombstone)."""
+        topic = table.changelog_topic
+        k, _ = topic.prepare_key(key, table.key_serializer)
+        v = None
+        if value is not None:
+            v, _ = topic.prepare_value(value, value_serializer or table.value_serializer)
+        self.add_encoded(table, partition, k, v)
+
+    def add_encoded(self, table: Any, partition: int, key: bytes, value: bytes | None) -> None:
+        """Queue a changelog record whose key and value are already serialized."""
+        self._pending.append((table, table.changelog_topic.get_topic_name(), partition,
+                              key, value))
+        if not self._scheduled:
+            self._scheduled = True
+            self._task = asyncio.ensure_future(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        try:
+            await self.flush()
+        except Exception as exc:  # the producer is broken: stop as Faust's buffer would
+            log.exception("changelog records could not be handed to the producer")
+            await self.app.crash(exc)
+
+    async def flush(self) -> None:
+        """Hand the records queued so far to the producer, in the order they were written.
+
+        Records queued while this runs are left to the next flush (one is scheduled): a
+        busy agent keeps writing, and a flush that waited for an empty queue would hold
+        back the commit that waits for it.
+        """
+        async with self._lock:
+            self._scheduled = False
+            run, self._pending = self._pending, []
+            send = self.app.producer.send
+            last: dict[tuple[int, str, int], tuple[Any, asyncio.Future[Any]]] = {}
+            for table, topic, partition, k, v in run:
+                fut = await send(topic, k, v, partition, None, None)
+                last[(id(table), topic, partition)] = (table, fut)
+            for table, fut in last.values():
+                fut.add_done_callback(partial(_persist_offset, table))
+
+
+def _persist_offset(table: Any, fut: asyncio.Future[Any]) -> None:
+    """Record in the store how far its changelog partition is (as Faust's callback does)."""
+    if fut.cancelled() or fut.exception() is not None:
+        return  # the producer reports the failure; the store keeps its older offset
+    res = fut.result()
+    table.data.set_persisted_offset(res.topic_partition, res.offset)
+
+
+def writer_of(app: Any) -> ChangelogWriter:
+    writer = getattr(app, "_changelog_writer", None)
+    if writer is None:
+        writer = app._changelog_writer = ChangelogWriter(app)
+    return writer
+
+
+async def flush_changelogs(app: Any) -> None:
+    """Hand the changelog records of the writes so far to the producer."""
+    await writer_of(app).flush()
+
+
+class _NoWalOptions(rocksdb_store.RocksDBOptions):
+    """Faust's RocksDB options, with writes that skip RocksDB's write-ahead log."""
+
+    def open(self, path: Any, *, read_only: bool = False) -> Any:
+        db = super().open(path, read_only=read_only)
+        if self.use_rocksdict:
+            options = rocksdict.WriteOptions()
+            options.disable_wal = True
+            db.set_write_options(options)
+        return db
+
+
+class DirectChangelogTable(faust.Table):
+    """A Faust table whose changelog records go through the app's :class:`ChangelogWriter`.
+
+    Its RocksDB store writes without RocksDB's own write-ahead log, as Kafka Streams'
+    stores do: the changelog topic is the log. After a crash the store holds a prefix of
+    its writes, the persisted offset included (it is written to the same database after
+    the writes it covers), and the restore replays the changelog from that offset.
+    """
+
+    def _new_store(self) -> Any:
+        store = super()._new_store()
+        if isinstance(store, rocksdb_store.Store) and not self.app.in_transaction:
+            opts = store.rocksdb_options
+            no_wal = _NoWalOptions(use_rocksdict=opts.use_rocksdict, ttl=opts.ttl,
+                                   **opts.extra_options)
+            no_wal.__dict__.update(opts.__dict__)
+            store.rocksdb_options = no_wal
+        return store
+
+    def on_key_set(self, key: Any, value: Any) -> None:
+        partition = self.partition_for_key(key)
+        if partition is None or self.app.in_transaction:
+            return super().on_key_set(key, value)
+        writer_of(self.app).add(self, partition, key, value)
+        self._maybe_set_key_ttl(key, partition)
+        self._sensor_on_set(self, key, value)
+
+    def on_key_del(self, key: Any) -> None:
+        partition = self.partition_for_key(key)
+        if partition is None or self.app.in_transaction:
+            return super().on_key_del(key)
+        writer_of(self.app).add(self, partition, key, None, "raw")
+        self._maybe_del_key_ttl(key, partition)
+        self._sensor_on_del(self, key)
+
+
+class FlushingProducer(faust_aiokafka.Producer):
+    """Faust's producer; a flush (before every commit, and at shutdown) takes the queued
+    changelog records first."""
+
+    async def flush(self) -> None:
+        writer = getattr(self.app, "_changelog_writer", None)
+        if writer is not None:
+            await writer.flush()
+        await super().flush()
+
+
+class FlushingTransport(faust_aiokafka.Transport):
+    Producer = FlushingProducer

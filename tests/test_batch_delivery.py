@@ -1,0 +1,181 @@
+"""Batch delivery of the input topic: one event per partition and fetch, and commits that
+never pass a record the agent has not handled (the at-least-once promise)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict, deque
+from types import SimpleNamespace
+from typing import Any
+
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from intervaltree import IntervalTree
+
+from streams.batch_delivery import (
+    BatchingConsumer,
+    BatchMessage,
+    batch_handled,
+    records_of,
+    timestamp_s,
+)
+
+TP0 = TP("mot.touchpoints", 0)
+
+
+def record(offset: int, partition: int = 0) -> Any:
+    """The fields of an aiokafka ``ConsumerRecord`` that the path reads."""
+    return SimpleNamespace(topic=TP0.topic, partition=partition, offset=offset,
+                           timestamp=1_700_000_000_000 + offset, timestamp_type=0,
+                           key=b"c-%d" % offset, value=b"{}", serialized_value_size=2)
+
+
+def consumer() -> Any:
+    """A ``BatchingConsumer`` with only the bookkeeping Faust's commit logic uses."""
+    c: Any = object.__new__(BatchingConsumer)
+    c.__dict__.update(
+        _read_offset=defaultdict(lambda: None), _committed_offset=defaultdict(lambda: None),
+        _acked=defaultdict(list), _acked_index=defaultdict(set), _gap=defaultdict(IntervalTree),
+        _n_acked=0, _unacked_messages=set(), _waiting_for_ack=None, _records_since_commit=0,
+        _batches=defaultdict(deque),
+        app=SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
+                            consumer_generation_id=1),
+        suspend_flow=asyncio.Event(), delivered=[], _commit_every=None,
+    )
+    c.app.consumer = c
+
+    async def wait_first(*coros: Any) -> None:
+        await coros[0]
+        for other in coros[1:]:
+            other.close()
+
+    c.wait_first = wait_first
+    return c
+
+
+async def deliver(c: Any, offsets: range | list[int], generation: int = 1) -> BatchMessage:
+    async def callback(message: BatchMessage) -> None:
+        c.delivered.append(message)
+
+    await c._deliver_batch(TP0, [record(o) for o in offsets], generation, callback, None)
+    return c.delivered[-1]
+
+
+def commit_point(c: Any) -> int | None:
+    """What the next commit would write for the partition (and remember it, as Faust does)."""
+    offset = c._new_offset(TP0)
+    if offset is not None:
+        c._committed_offset[TP0] = offset
+    return offset
+
+
+async def ack(c: Any, message: BatchMessage, handled: bool = True) -> None:
+    """The agent's end of a batch (``batch_handled``), then the stream's ack of it: the
+    message's own (last) offset; a batch skipped at a rebalance is acked unhandled."""
+    if handled:
+        await batch_handled(SimpleNamespace(message=message, app=c.app))
+    Consumer.ack(c, message)
+
+
+async def test_a_fetched_run_arrives_as_one_event_carrying_its_records_in_order() -> None:
+    c = consumer()
+    m = await deliver(c, range(0, 10))
+    assert len(c.delivered) == 1
+    assert [r.offset for r in records_of(SimpleNamespace(message=m))] == list(range(10))
+    assert (m.tp, m.offset, m.first_offset) == (TP0, 9, 0)
+    assert m.timestamp == timestamp_s(record(9))
+
+
+async def test_nothing_is_committed_before_the_batch_is_acked() -> None:
+    c = consumer()
+    await deliver(c, range(0, 10))
+    assert commit_point(c) is None
+
+
+async def test_acking_the_batch_commits_past_all_its_records() -> None:
+    c = consumer()
+    await ack(c, await deliver(c, range(0, 10)))
+    assert commit_point(c) == 10
+
+
+async def test_a_delivered_but_unhandled_batch_holds_the_commit_back() -> None:
+    c = consumer()
+    first = await deliver(c, range(0, 10))
+    await deliver(c, range(10, 25))  # delivered, still being handled when the commit runs
+    await ack(c, first)
+    assert commit_point(c) == 10
+    await ack(c, c.delivered[-1])
+    assert commit_point(c) == 25
+
+
+async def test_records_delivered_before_are_not_delivered_again() -> None:
+    c = consumer()
+    await ack(c, await deliver(c, range(0, 10)))
+    m = await deliver(c, range(5, 15))  # the fetcher hands back records it had already read
+    assert [r.offset for r in m.value] == list(range(10, 15))
+    c.delivered.clear()
+    await c._deliver_batch(TP0, [record(o) for o in range(3, 9)], 1, None, None)
+    assert c.delivered == []
+
+
+async def test_offsets_the_broker_skipped_before_a_batch_are_committed_with_it() -> None:
+    c = consumer()
+    await ack(c, await deliver(c, range(0, 10)))
+    assert commit_point(c) == 10
+    m = await deliver(c, [14, 15, 16])  # 10..13 were transaction markers or compacted away
+    assert m.first_offset == 10
+    await ack(c, m)
+    assert commit_point(c) == 17
+
+
+async def test_a_batch_fetched_before_a_rebalance_is_read_again_not_counted() -> None:
+    c = consumer()
+    await ack(c, await deliver(c, range(0, 10)))
+    assert commit_point(c) == 10
+    stale = await deliver(c, range(10, 20))
+    c.app.consumer_generation_id = 2  # a rebalance: the stream skips (and acks) it
+    await ack(c, stale, handled=False)
+    assert commit_point(c) is None  # offsets 10..18 were never handled
+    c._read_offset[TP0] = 10  # the seek back to the committed offset
+    await ack(c, await deliver(c, range(10, 20), generation=2))
+    assert commit_point(c) == 20
+
+
+async def test_a_batch_handled_before_a_rebalance_still_counts() -> None:
+    """The final commit at a rebalance runs under the new generation."""
+    c = consumer()
+    m = await deliver(c, range(0, 10))
+    c.app.consumer_generation_id = 2
+    await ack(c, m)
+    assert commit_point(c) == 10
+
+
+def test_a_plain_faust_message_is_its_own_batch() -> None:
+    message = SimpleNamespace(topic="t", partition=0, offset=3, timestamp=12.5)
+    event = SimpleNamespace(message=message)
+    assert list(records_of(event)) == [message]
+
+
+async def test_a_commit_runs_at_least_every_commit_every_handled_records() -> None:
+    """However fast the worker goes, a crash re-reads at most about that many records."""
+    c = consumer()
+    c._commit_every = 25
+    commits: list[int | None] = []
+
+    async def commit() -> bool:
+        commits.append(commit_point(c))
+        return True
+
+    c.commit = commit
+    for start in range(0, 70, 10):
+        await ack(c, await deliver(c, range(start, start + 10)))
+    assert commits == [30, 60]  # after the 3rd and the 6th batch, all handled records
+
+
+async def test_a_handled_batch_counts_before_the_stream_acks_it() -> None:
+    c = consumer()
+    m = await deliver(c, range(0, 10))
+    await batch_handled(SimpleNamespace(message=m, app=c.app))  # the agent's own commit
+    assert commit_point(c) == 10
+    Consumer.ack(c, m)  # the stream's ack afterwards changes nothing
+    assert commit_point(c) is None
