@@ -147,8 +147,8 @@ async def score_record(record: Any) -> None:
 
 @app.agent(events_topic, name="score-moments")
 async def score_moments(stream: AsyncIterable[Any]) -> None:
-    # Each event is a batch of one partition's records (streams/batch_delivery.py); the
-    # tables take the partition from it, and it is acked once all its records are handled.
+    # An event is one record, or with MOT_BATCH_DELIVERY one partition's records from one
+    # fetch (streams/batch_delivery.py); the tables take the partition from it.
     async for event in stream.events():  # type: ignore[attr-defined]
         for record in records_of(event):
             try:
@@ -160,4 +160,4 @@ async def score_moments(stream: AsyncIterable[Any]) -> None:
                 )
                 await dead_letter(record, "internal_error", type(exc).__name__)
         await flush_changelogs(app)  # this batch's table writes, before the batch is acked
-        await batch_handled(event)  # its offsets may be committed now
+        batch_handled(event)  # its offsets may be committed now

@@ -69,7 +69,6 @@ app = MotApp(
     autodiscover=False,
     processing_guarantee=settings.processing_guarantee,
     broker_commit_interval=settings.commit_interval_s,
-    broker_commit_every=settings.commit_every,
     broker_max_poll_records=settings.max_poll_records,
     broker_session_timeout=settings.kafka_session_timeout_s,
     topic_partitions=settings.partitions,
@@ -85,9 +84,10 @@ app = MotApp(
     # with Faust's default (0) every record is a request of its own.
     producer_linger=settings.producer_linger_ms / 1000.0,
     producer_max_batch_size=settings.producer_batch_bytes,
-    # Input records arrive in batches (one event per partition and fetch), so this bounds
-    # the batches an agent may have waiting, not single records.
+    # Events an agent may have waiting; with batch delivery each is one partition's
+    # records from one fetch.
     stream_buffer_maxsize=settings.stream_buffer_batches,
     Table=DirectChangelogTable,
 )
-app.batched_topics = frozenset({settings.topic_events})
+if settings.batch_delivery:
+    app.batched_topics = frozenset({settings.topic_events})

@@ -7,7 +7,8 @@ queue hand-off, the stream's tracking, sensors and context variables, and an ack
 path costs more than the whole job does per record, so it caps any Faust agent at a few
 thousand records per second whatever the agent does.
 
-For the topics named in the app's ``batched_topics``, the consumer here delivers
+With ``MOT_BATCH_DELIVERY`` on, for the topics named in the app's ``batched_topics``
+(the input topic), the consumer here delivers
 the records of one partition from one fetch as *one* event: a :class:`BatchMessage` whose
 value is the list of aiokafka ``ConsumerRecord``\\ s, in offset order. Everything else
 about Faust stays as it is: the agent subscribes to the topic, the assignor gives it and
@@ -75,14 +76,11 @@ def records_of(event: EventT) -> Sequence[Any]:
     return (message,)
 
 
-async def batch_handled(event: EventT) -> None:
+def batch_handled(event: EventT) -> None:
     """The agent has handled every record of this event: its offsets may be committed."""
     message = event.message
     if isinstance(message, BatchMessage):
         message.handled = True
-        consumer = event.app.consumer
-        if isinstance(consumer, BatchingConsumer):
-            await consumer.on_batch_handled(len(message.value))
 
 
 def timestamp_s(record: Any) -> float | None:
@@ -97,7 +95,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._records_since_commit = 0
         # Delivered batches per partition, oldest first, until their offsets are counted.
         self._batches: defaultdict[TP, deque[BatchMessage]] = defaultdict(deque)
 
@@ -155,6 +152,10 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
+                # The generation the records are fetched in: a rebalance while the fetch or
+                # a delivery waits seeks back to the committed offsets, and what was fetched
+                # before it must then neither count nor move the read offset past that.
+                generation_id = app.consumer_generation_id
                 records, active = await self._wait_next_records(1.0)
                 await self.sleep(0)
                 if records is None or self.should_stop:
@@ -168,7 +169,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                         self.log.warning("exception performing seek when flow not active %r", exc)
                     unset_flag(CONSUMER_FETCHING)
                     continue
-                generation_id = app.consumer_generation_id
                 for tp, tp_records in records.items():
                     if (not self.flow_active or self.should_stop
                             or app.consumer_generation_id != generation_id):
@@ -190,7 +190,8 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                         await self._maybe_commit_every(commit_every)
                         await self.wait_first(callback(to_message(tp, record)),
                                               self.suspend_flow.wait())
-                        read_offset[tp] = offset
+                        if app.consumer_generation_id == generation_id:
+                            read_offset[tp] = offset
                 unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -207,20 +208,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(CONSUMER_FETCHING)
-
-    async def on_batch_handled(self, records: int) -> None:
-        """Commit at least every ``broker_commit_every`` handled records.
-
-        Counted in records, not in acks (one per batch), and when they are handled, not
-        when delivered (the stream's buffer runs ahead): that bounds what a crash makes the
-        worker read again however fast it runs, where the commit interval alone bounds
-        only its duration.
-        """
-        self._records_since_commit += records
-        commit_every = self._commit_every
-        if commit_every is not None and self._records_since_commit >= commit_every:
-            self._records_since_commit = 0
-            await self.commit()
 
     async def _maybe_commit_every(self, commit_every: int | None) -> None:
         if commit_every is not None and self._n_acked >= commit_every:
@@ -244,4 +231,5 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         batch = BatchMessage(tp, records, first, generation_id)
         self._batches[tp].append(batch)
         await self.wait_first(callback(batch), self.suspend_flow.wait())
-        self._read_offset[tp] = last + 1
+        if self.app.consumer_generation_id == generation_id:
+            self._read_offset[tp] = last + 1

@@ -17,6 +17,15 @@ class SettingsError(ValueError):
     """An environment variable holds a value the service cannot use."""
 
 
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     # Kafka
@@ -48,10 +57,10 @@ class Settings:
     producer_linger_ms: int = 5
     producer_batch_bytes: int = 262144
     stream_buffer_batches: int = 16
+    batch_delivery: bool = False
     # Delivery (README: Delivery promise and limits)
     processing_guarantee: str = "at_least_once"
     commit_interval_s: float = 2.8
-    commit_every: int = 1000
     max_poll_records: int = 500
     kafka_session_timeout_s: float = 30.0
     consumer_lag_interval_s: float = 5.0
@@ -122,7 +131,7 @@ class Settings:
                 continue
             kind = type(cls.__dataclass_fields__[f.name].default)
             try:
-                values[f.name] = kind(raw)
+                values[f.name] = _boolean(raw) if kind is bool else kind(raw)
             except ValueError as exc:
                 raise SettingsError(f"{name}={raw!r}: expected {kind.__name__}") from exc
         settings = cls(**values)  # type: ignore[arg-type]
@@ -221,8 +230,8 @@ class Settings:
         if self.touchpoint_flush_s <= 0 or self.touchpoint_batch_max < 1:
             problems.append("MOT_TOUCHPOINT_FLUSH_S must be > 0 and "
                             "MOT_TOUCHPOINT_BATCH_MAX >= 1")
-        if self.commit_every < 1 or self.max_poll_records < 1:
-            problems.append("MOT_COMMIT_EVERY and MOT_MAX_POLL_RECORDS must be >= 1")
+        if self.max_poll_records < 1:
+            problems.append("MOT_MAX_POLL_RECORDS must be >= 1")
         if self.stream_buffer_batches < 1:
             problems.append("MOT_STREAM_BUFFER_BATCHES must be >= 1")
         return problems

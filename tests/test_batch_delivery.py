@@ -36,11 +36,11 @@ def consumer() -> Any:
     c.__dict__.update(
         _read_offset=defaultdict(lambda: None), _committed_offset=defaultdict(lambda: None),
         _acked=defaultdict(list), _acked_index=defaultdict(set), _gap=defaultdict(IntervalTree),
-        _n_acked=0, _unacked_messages=set(), _waiting_for_ack=None, _records_since_commit=0,
+        _n_acked=0, _unacked_messages=set(), _waiting_for_ack=None,
         _batches=defaultdict(deque),
         app=SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
                             consumer_generation_id=1),
-        suspend_flow=asyncio.Event(), delivered=[], _commit_every=None,
+        suspend_flow=asyncio.Event(), delivered=[], _commit_every=None, _commit_fut=None,
     )
     c.app.consumer = c
 
@@ -73,7 +73,7 @@ async def ack(c: Any, message: BatchMessage, handled: bool = True) -> None:
     """The agent's end of a batch (``batch_handled``), then the stream's ack of it: the
     message's own (last) offset; a batch skipped at a rebalance is acked unhandled."""
     if handled:
-        await batch_handled(SimpleNamespace(message=message, app=c.app))
+        batch_handled(SimpleNamespace(message=message))
     Consumer.ack(c, message)
 
 
@@ -156,26 +156,26 @@ def test_a_plain_faust_message_is_its_own_batch() -> None:
     assert list(records_of(event)) == [message]
 
 
-async def test_a_commit_runs_at_least_every_commit_every_handled_records() -> None:
-    """However fast the worker goes, a crash re-reads at most about that many records."""
-    c = consumer()
-    c._commit_every = 25
-    commits: list[int | None] = []
-
-    async def commit() -> bool:
-        commits.append(commit_point(c))
-        return True
-
-    c.commit = commit
-    for start in range(0, 70, 10):
-        await ack(c, await deliver(c, range(start, start + 10)))
-    assert commits == [30, 60]  # after the 3rd and the 6th batch, all handled records
-
-
 async def test_a_handled_batch_counts_before_the_stream_acks_it() -> None:
     c = consumer()
     m = await deliver(c, range(0, 10))
-    await batch_handled(SimpleNamespace(message=m, app=c.app))  # the agent's own commit
+    batch_handled(SimpleNamespace(message=m))  # then a commit runs before the stream acks
     assert commit_point(c) == 10
     Consumer.ack(c, m)  # the stream's ack afterwards changes nothing
     assert commit_point(c) is None
+
+
+async def test_a_batch_delivered_across_a_rebalance_leaves_the_read_offset_to_the_seek() -> None:
+    """Faust seeks back to the committed offset at a rebalance; a batch fetched before it
+    and delivered after must not move the read offset past records not yet handled."""
+    c = consumer()
+
+    async def rebalance_meanwhile(message: BatchMessage) -> None:
+        c.app.consumer_generation_id = 2
+        c._read_offset[TP0] = 0  # the seek to the committed offset
+
+    await c._deliver_batch(TP0, [record(o) for o in range(0, 10)], 1, rebalance_meanwhile,
+                           None)
+    assert c._read_offset[TP0] == 0
+    m = await deliver(c, range(0, 10), generation=2)  # read again, all of it
+    assert [r.offset for r in m.value] == list(range(10))
