@@ -25,7 +25,7 @@ from agents.open_circles import OpenCircles, open_in_partition
 from agents.touchpoints import observe_moment
 from streams import metrics as m
 from streams.app import app, model, settings
-from streams.batch_delivery import batch_handled, records_of, timestamp_s
+from streams.batch_delivery import BatchMessage, batch_handled, records_of, timestamp_s
 from streams.changelog_writer import flush_changelogs
 from streams.table_access import store, stored
 from streams.topics import (
@@ -159,5 +159,8 @@ async def score_moments(stream: AsyncIterable[Any]) -> None:
                     record.topic, record.partition, record.offset,
                 )
                 await dead_letter(record, "internal_error", type(exc).__name__)
-        await flush_changelogs(app)  # this batch's table writes, before the batch is acked
-        batch_handled(event)  # its offsets may be committed now
+        if isinstance(event.message, BatchMessage):
+            # The batch's table writes go to the producer before its offsets count; a
+            # single record's are taken by the producer flush that precedes every commit.
+            await flush_changelogs(app)
+            batch_handled(event)
