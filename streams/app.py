@@ -14,6 +14,7 @@ from agents.domain.model_config import ModelConfig
 from streams.batch_delivery import BatchingConsumer
 from streams.changelog_writer import DirectChangelogTable, FlushingProducer
 from streams.kafka_clients import sasl_mechanism, ssl_context
+from streams.recovery_gate import GatedTableManager
 from streams.settings import Settings
 
 settings = Settings.from_env()
@@ -88,6 +89,9 @@ app = MotApp(
     # records from one fetch.
     stream_buffer_maxsize=settings.stream_buffer_batches,
     Table=DirectChangelogTable,
+    TableManager=GatedTableManager,
+    # Workers keeping a standby copy of each other's table partitions, for fast failover.
+    table_standby_replicas=settings.standby_replicas,
 )
 if settings.batch_delivery:
     app.batched_topics = frozenset({settings.topic_events})

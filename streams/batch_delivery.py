@@ -90,6 +90,10 @@ def timestamp_s(record: Any) -> float | None:
     return record.timestamp / 1000.0 if record.timestamp is not None else None
 
 
+_ALWAYS_OPEN = asyncio.Event()
+_ALWAYS_OPEN.set()
+
+
 class BatchingConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with batch delivery for the app's batched topics."""
 
@@ -149,18 +153,31 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         acks_enabled_for = self.app.topics.acks_enabled_for
         to_message = self._to_message
         app = self.app
+        streams_open = getattr(app.tables.recovery, "streams_open", _ALWAYS_OPEN)
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
-                # The generation the records are fetched in: a rebalance while the fetch or
-                # a delivery waits seeks back to the committed offsets, and what was fetched
-                # before it must then neither count nor move the read offset past that.
-                generation_id = app.consumer_generation_id
                 records, active = await self._wait_next_records(1.0)
+                # The generation the records belong to is the one *after* the fetch: aiokafka
+                # returns no record fetched before a rebalance's reassignment or seek, so what
+                # it returns now is read from the current positions and must be delivered.
+                # (Taken before the fetch, a rebalance that completed while the fetch waited
+                # would drop the first records read after it; nothing seeks back to them, so
+                # the next record would open a gap over them and commit them unprocessed.)
+                # A rebalance that starts while these are delivered stops the delivery below,
+                # and its recovery seeks back to the committed offsets.
+                generation_id = app.consumer_generation_id
                 await self.sleep(0)
                 if records is None or self.should_stop:
                     unset_flag(CONSUMER_FETCHING)
                     continue
+                if not streams_open.is_set():
+                    # Faust is handing the partitions back to the streams and will clear the
+                    # agents' and the changelog queue when done (streams/recovery_gate.py).
+                    await self.wait_first(streams_open.wait())
+                    if app.consumer_generation_id != generation_id:
+                        unset_flag(CONSUMER_FETCHING)
+                        continue  # a new rebalance: it seeks back to the committed offsets
                 if not self.flow_active:
                     # As Faust's getmany: go back to the committed offsets and fetch again.
                     try:
@@ -181,6 +198,8 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                                                   commit_every)
                         continue
                     for record in tp_records:
+                        if app.consumer_generation_id != generation_id:
+                            break
                         offset = record.offset
                         r_offset = read_offset[tp]
                         if r_offset is not None and offset < r_offset:

@@ -57,7 +57,8 @@ class Settings:
     producer_linger_ms: int = 5
     producer_batch_bytes: int = 262144
     stream_buffer_batches: int = 16
-    batch_delivery: bool = False
+    batch_delivery: bool = True
+    standby_replicas: int = 1
     # Delivery (README: Delivery promise and limits)
     processing_guarantee: str = "at_least_once"
     commit_interval_s: float = 2.8
@@ -234,4 +235,6 @@ class Settings:
             problems.append("MOT_MAX_POLL_RECORDS must be >= 1")
         if self.stream_buffer_batches < 1:
             problems.append("MOT_STREAM_BUFFER_BATCHES must be >= 1")
+        if self.standby_replicas < 0:
+            problems.append("MOT_STANDBY_REPLICAS must be >= 0")
         return problems

@@ -8,6 +8,7 @@ from collections import defaultdict, deque
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from faust.transport.consumer import Consumer
 from faust.types import TP
 from intervaltree import IntervalTree
@@ -179,3 +180,144 @@ async def test_a_batch_delivered_across_a_rebalance_leaves_the_read_offset_to_th
     assert c._read_offset[TP0] == 0
     m = await deliver(c, range(0, 10), generation=2)  # read again, all of it
     assert [r.offset for r in m.value] == list(range(10))
+
+
+class DrainProbe(BatchingConsumer):
+    """The drain loop's surroundings: a scripted fetch, an open flow, no Kafka."""
+
+    flow_active = True
+    should_stop = False
+
+
+def drain_probe(fetches: list[Any], batched: bool) -> Any:
+    """A consumer whose ``_wait_next_records`` plays ``fetches`` (each a callable run
+    while the fetch waits, and the records it returns), then stops."""
+    c = consumer()
+    c.__class__ = DrainProbe
+    stopped = asyncio.Event()
+    c.__dict__.update(
+        _stopped=stopped, _buffered_partitions=set(),
+        diag=SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None),
+        transport=SimpleNamespace(app=c.app), consumer_stopped_errors=(),
+        highwater=lambda tp: 0,
+        _to_message=lambda tp, r: SimpleNamespace(tp=tp, offset=r.offset, value=[r]),
+    )
+    c.app.batched_topics = frozenset({TP0.topic}) if batched else frozenset()
+    gate = asyncio.Event()
+    gate.set()
+    c.app.tables = SimpleNamespace(recovery=SimpleNamespace(streams_open=gate),
+                                   changelog_topics={"mot-customer-state-changelog"})
+    c.app.monitor = SimpleNamespace(track_tp_end_offset=lambda tp, offset: None)
+    script = fetches
+
+    async def wait_next_records(timeout: float) -> tuple[Any, Any]:
+        if not script:
+            stopped.set()
+            return None, None
+        during, offsets = script.pop(0)
+        pending = during()
+        if pending is not None:
+            await pending
+        return {TP0: [record(o) for o in offsets]}, {TP0}
+
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    async def callback(message: Any) -> None:
+        c.delivered.extend(r.offset for r in message.value)
+
+    c.__dict__.update(_wait_next_records=wait_next_records, sleep=sleep, callback=callback)
+    return c
+
+
+async def test_records_fetched_after_a_rebalance_completed_during_the_fetch_are_delivered() -> None:
+    """The fetch waits while a rebalance assigns the partition and seeks it to the committed
+    offset (5); the records it then returns are the first ones of the new generation. None
+    may be dropped: nothing would seek back to them, and the next record would commit them
+    as a gap (the lost input of a worker that took over a killed worker's partitions)."""
+    for batched in (False, True):
+        fetches: list[Any] = []
+        c = drain_probe(fetches, batched)
+
+        def rebalance(c: Any = c) -> None:
+            c.app.consumer_generation_id = 2
+            c._read_offset[TP0] = 5
+
+        fetches += [(rebalance, [5, 6]), (lambda: None, [7, 8])]
+        c._read_offset[TP0] = 3  # read up to 3 before the rebalance
+        await c._drain_messages(SimpleNamespace(_stopped=asyncio.Event()))
+        assert c.delivered == [5, 6, 7, 8], f"batched={batched}"
+        assert not c._gap[TP0], f"batched={batched}: no offset acked without delivery"
+
+
+async def test_records_fetched_while_the_recovery_hands_partitions_back_wait_for_it() -> None:
+    """Faust clears the agents' queues at the end of a recovery, after resuming and seeking
+    the stream partitions; what a fetch returns meanwhile is held, not delivered into a
+    queue about to be cleared (streams/recovery_gate.py)."""
+    for batched in (False, True):
+        fetches: list[Any] = []
+        c = drain_probe(fetches, batched)
+        gate = c.app.tables.recovery.streams_open
+        delivered_while_closed: list[int] = []
+
+        def recovery_completing(c: Any = c, gate: asyncio.Event = gate,
+                                seen: list[int] = delivered_while_closed) -> None:
+            gate.clear()
+
+            def done() -> None:  # on_recovery_completed returns: queues cleared, flow on
+                seen.extend(c.delivered)
+                gate.set()
+
+            asyncio.get_running_loop().call_later(0.05, done)
+
+        fetches += [(recovery_completing, [0, 1]), (lambda: None, [2])]
+        await c._drain_messages(SimpleNamespace(_stopped=asyncio.Event()))
+        await asyncio.sleep(0.1)
+        assert delivered_while_closed == [], f"batched={batched}"
+        assert c.delivered == [0, 1, 2], f"batched={batched}"
+
+
+async def test_records_held_across_a_new_rebalance_are_left_to_its_seek() -> None:
+    fetches: list[Any] = []
+    c = drain_probe(fetches, batched=True)
+    gate = c.app.tables.recovery.streams_open
+
+    def rebalanced_while_held(c: Any = c) -> None:
+        gate.clear()
+
+        def done() -> None:  # a new rebalance began, and its recovery seeks back to 0
+            c.app.consumer_generation_id = 2
+            c._read_offset[TP0] = 0
+            gate.set()
+
+        asyncio.get_running_loop().call_later(0.05, done)
+
+    fetches += [(rebalanced_while_held, [0, 1]), (lambda: asyncio.sleep(0.1), [0, 1, 2])]
+    c._read_offset[TP0] = 0
+    await c._drain_messages(SimpleNamespace(_stopped=asyncio.Event()))
+    assert c.delivered == [0, 1, 2]  # once each: the stale fetch was not delivered
+
+
+async def test_the_gate_is_closed_while_faust_hands_partitions_back_and_opens_after(
+    monkeypatch: Any,
+) -> None:
+    from faust.tables.recovery import Recovery
+
+    from streams.recovery_gate import GatedRecovery
+
+    seen: list[bool] = []
+
+    async def handing_back(self: Any, generation_id: int = 0) -> None:
+        seen.append(self.streams_open.is_set())
+        if generation_id == 13:
+            raise RuntimeError("rebalance again")
+
+    monkeypatch.setattr(Recovery, "on_recovery_completed", handing_back)
+    r: Any = object.__new__(GatedRecovery)
+    r.streams_open = asyncio.Event()
+    r.streams_open.set()
+    await r.on_recovery_completed(2)
+    assert seen == [False] and r.streams_open.is_set()
+    with pytest.raises(RuntimeError):
+        await r.on_recovery_completed(13)
+    assert seen == [False, False] and r.streams_open.is_set()

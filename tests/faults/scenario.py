@@ -41,12 +41,15 @@ SIGNALS: list[dict[str, Any]] = [
 # runs them against Faust's transactions instead (read back with read_committed).
 GUARANTEE = os.environ.get("MOT_TEST_PROCESSING_GUARANTEE", "at_least_once")
 READ_COMMITTED = GUARANTEE == "exactly_once"
+# MOT_TEST_BATCH_DELIVERY=false runs them with the input delivered record by record.
+BATCH_DELIVERY = os.environ.get("MOT_TEST_BATCH_DELIVERY", str(Settings.batch_delivery).lower())
 
 
 def fault_env(bootstrap: str, data_dir: Any, **overrides: Any) -> dict[str, str]:
     """A test worker's environment; a killed member is noticed after 8 s, not 30."""
     return service_env(bootstrap, data_dir, MOT_KAFKA_SESSION_TIMEOUT_S="8",
-                       MOT_PROCESSING_GUARANTEE=GUARANTEE, **overrides)
+                       MOT_PROCESSING_GUARANTEE=GUARANTEE, MOT_BATCH_DELIVERY=BATCH_DELIVERY,
+                       **overrides)
 
 
 def make_events(n: int, customers: int, seed: int, prefix: str = "e") -> list[dict[str, Any]]:
@@ -191,6 +194,7 @@ class Figures:
 
     def row(self) -> str:
         extra = "  ".join(f"{k}={v}" for k, v in {"guarantee": GUARANTEE,
+                                                  "batches": BATCH_DELIVERY,
                                                   **self.notes}.items())
         return (f"{self.name:<34} sent={self.sent:<6} processed={self.processed:<6} "
                 f"alerts expected={self.alerts_expected:<5} found={self.alerts_found:<5} "
