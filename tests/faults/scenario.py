@@ -42,7 +42,8 @@ SIGNALS: list[dict[str, Any]] = [
 GUARANTEE = os.environ.get("MOT_TEST_PROCESSING_GUARANTEE", "at_least_once")
 READ_COMMITTED = GUARANTEE == "exactly_once"
 # MOT_TEST_BATCH_DELIVERY=false runs them with the input delivered record by record.
-BATCH_DELIVERY = os.environ.get("MOT_TEST_BATCH_DELIVERY", str(Settings.batch_delivery).lower())
+BATCH_DELIVERY = os.environ.get("MOT_TEST_BATCH_DELIVERY",
+                                str(Settings.from_env({}).batch_delivery).lower())
 
 
 def fault_env(bootstrap: str, data_dir: Any, **overrides: Any) -> dict[str, str]:
