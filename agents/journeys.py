@@ -22,7 +22,7 @@ from agents.domain.journeys import JourneyChange
 from agents.domain.moment_processor import Output, Processed
 from streams import metrics as m
 from streams.app import app, settings
-from streams.table_access import discard, store, stored
+from streams.faust_ext.table_access import discard, store, stored
 
 CLOCK_STEP_S = 1.0
 

@@ -21,11 +21,10 @@ from typing import Any
 
 import orjson
 
-from agents.domain.circles import in_vicious_circle
+from agents.domain.circles import encoded_may_be_in_vicious_circle, in_vicious_circle
+from streams.faust_ext.store_scan import partition_items
 
 log = logging.getLogger(__name__)
-
-OPEN_MARKER = b'"vo":'  # only a state with an open vicious circle has this key
 
 
 class OpenCircles:
@@ -57,17 +56,14 @@ class OpenCircles:
 def open_in_partition(table: Any, partition: int, key_partition: Any) -> Iterator[str]:
     """Customers with an open vicious circle among a table partition's local values.
 
-    RocksDB keeps one database per partition (read directly, values still encoded);
-    any other store is scanned whole and filtered with ``key_partition(customer_id)``.
+    RocksDB keeps one database per partition (read directly, values still encoded, and
+    only those the domain says may hold an open circle decoded); any other store is
+    scanned whole and filtered with ``key_partition(customer_id)``.
     """
-    store = table.data
-    dbs = getattr(store, "_dbs", None)
-    if dbs is not None:
-        db = dbs.get(partition)
-        if db is None:
-            return
-        for raw_key, raw_value in store._visible_items(db):
-            if raw_value and OPEN_MARKER in raw_value:
+    items = partition_items(table, partition)
+    if items is not None:
+        for raw_key, raw_value in items:
+            if raw_value and encoded_may_be_in_vicious_circle(raw_value):
                 state = orjson.loads(raw_value)
                 if in_vicious_circle(state):
                     yield orjson.loads(raw_key)

@@ -25,9 +25,9 @@ from agents.open_circles import OpenCircles, open_in_partition
 from agents.touchpoints import observe_moment
 from streams import metrics as m
 from streams.app import app, model, settings
-from streams.batch_delivery import BatchMessage, batch_handled, records_of, timestamp_s
-from streams.changelog_writer import flush_changelogs
-from streams.table_access import store, stored
+from streams.faust_ext.batch_delivery import BatchMessage, batch_handled, records_of, timestamp_s
+from streams.faust_ext.changelog_writer import flush_changelogs
+from streams.faust_ext.table_access import store, stored
 from streams.topics import (
     circle_alerts_topic,
     dead_letter_topic,
@@ -148,7 +148,7 @@ async def score_record(record: Any) -> None:
 @app.agent(events_topic, name="score-moments")
 async def score_moments(stream: AsyncIterable[Any]) -> None:
     # An event is one record, or with MOT_BATCH_DELIVERY one partition's records from one
-    # fetch (streams/batch_delivery.py); the tables take the partition from it.
+    # fetch (streams/faust_ext/batch_delivery.py); the tables take the partition from it.
     async for event in stream.events():  # type: ignore[attr-defined]
         for record in records_of(event):
             try:

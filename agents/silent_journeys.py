@@ -30,7 +30,7 @@ from agents.journeys import count_journeys, journey_deadlines, stream_clock
 from agents.scoring import ALERT_TOPICS, customer_state
 from streams import metrics as m
 from streams.app import app, model, settings
-from streams.table_access import discard, store, stored
+from streams.faust_ext.table_access import discard, store, stored
 from streams.topics import raw_topic
 
 log = logging.getLogger(__name__)

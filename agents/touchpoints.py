@@ -37,8 +37,8 @@ from agents.domain.touchpoint_status import KIND, LEVELS, StatusConfig, figures,
 from agents.domain.touchpoint_status import status_alert as build_status_alert
 from streams import metrics as m
 from streams.app import app, settings
+from streams.faust_ext.table_access import store, stored
 from streams.partition_routing import same_worker
-from streams.table_access import store, stored
 from streams.topics import raw_topic, touchpoint_status_alerts_topic
 
 log = logging.getLogger(__name__)

@@ -45,8 +45,8 @@ from aiokafka.structs import TopicPartition
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from streams.local_kafka import LocalKafka  # noqa: E402
-from streams.traffic import TrafficGenerator  # noqa: E402
+from streams.kafka.local_kafka import LocalKafka  # noqa: E402
+from streams.offline.traffic import TrafficGenerator  # noqa: E402
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: fixed event times, in the past
 
@@ -76,6 +76,17 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
     await admin.start()
     try:
         await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    finally:
+        await admin.close()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    """The partition numbers of an existing topic, from the cluster's metadata."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+        return sorted(p["partition"] for p in described["partitions"])
     finally:
         await admin.close()
 
@@ -269,10 +280,7 @@ async def latency(c: Contestant, bootstrap: str, topic: str, out_topic: str, rat
         c.wait_healthy()
         await consumer.start()
         await producer.start()
-        parts = None
-        while not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(out_topic)
+        parts = await partitions_of(bootstrap, out_topic)
         consumer.assign([TopicPartition(out_topic, p) for p in parts])
         await consumer.seek_to_end()
         gen = TrafficGenerator(seed=99, customers=customers)

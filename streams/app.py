@@ -8,13 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import faust
-from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from agents.domain.model_config import ModelConfig
-from streams.batch_delivery import BatchingConsumer
-from streams.changelog_writer import DirectChangelogTable, FlushingProducer
-from streams.kafka_clients import sasl_mechanism, ssl_context
-from streams.recovery_gate import GatedTableManager
+from streams.faust_ext.app_transport import MotApp
+from streams.faust_ext.changelog_writer import DirectChangelogTable
+from streams.faust_ext.recovery_gate import GatedTableManager
+from streams.kafka.clients import sasl_mechanism, ssl_context
 from streams.settings import Settings
 
 settings = Settings.from_env()
@@ -40,25 +39,6 @@ def broker_credentials(s: Settings) -> Any:
     if context is not None:
         return faust.SSLCredentials(context)
     return None
-
-
-class Transport(faust_aiokafka.Transport):
-    """Faust's Kafka transport with the service's consumer and producer (see their modules)."""
-
-    Consumer = BatchingConsumer
-    Producer = FlushingProducer
-
-
-class MotApp(faust.App):
-    """Faust's app on :class:`Transport`; ``batched_topics`` are delivered in batches."""
-
-    batched_topics: frozenset[str] = frozenset()
-
-    def _new_transport(self) -> Any:
-        return Transport(self.conf.broker_consumer, self)
-
-    def _new_producer_transport(self) -> Any:
-        return Transport(self.conf.broker_producer, self)
 
 
 app = MotApp(

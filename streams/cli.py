@@ -26,7 +26,7 @@ from pathlib import Path
 
 import orjson
 
-from streams import offline
+from streams.offline import commands as offline
 from streams.settings import Settings
 
 
@@ -40,8 +40,8 @@ async def generate(s: Settings, rate: float, count: int | None, customers: int, 
     """Publish synthetic events at ``rate`` per second (0: as fast as possible)."""
     from aiokafka import AIOKafkaProducer
 
-    from streams.kafka_clients import client_options
-    from streams.traffic import TrafficGenerator
+    from streams.kafka.clients import client_options
+    from streams.offline.traffic import TrafficGenerator
 
     gen = TrafficGenerator(seed=seed, customers=customers)
     producer = AIOKafkaProducer(**client_options(s), linger_ms=5, acks="all")
@@ -73,8 +73,8 @@ async def tail(s: Settings, raw: bool, from_beginning: bool, dead_letters: bool,
     from aiokafka import AIOKafkaConsumer
 
     from streams.alert_view import render_record
-    from streams.kafka_admin import ensure_topics
-    from streams.kafka_clients import client_options
+    from streams.kafka.admin import ensure_topics
+    from streams.kafka.clients import client_options
 
     out = out or sys.stdout
     topics = [s.topic_alerts_failed_moment, s.topic_alerts_circles, s.topic_alerts_drop_off,
@@ -120,8 +120,8 @@ def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 20.0) -> None:
 
 def local(rate: float, customers: int) -> int:
     """Start everything the embedded default needs; Ctrl-C stops all of it."""
-    from streams.kafka_admin import ensure_topics
-    from streams.local_kafka import KafkaToolchainMissing, LocalKafka
+    from streams.kafka.admin import ensure_topics
+    from streams.kafka.local_kafka import KafkaToolchainMissing, LocalKafka
 
     base = _settings()
     workdir = Path(tempfile.mkdtemp(prefix="mot-local-"))
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "tail":
             asyncio.run(tail(s, args.json, args.from_beginning, args.dead_letters, args.limit))
         elif args.command == "topics":
-            from streams.kafka_admin import ensure_topics
+            from streams.kafka.admin import ensure_topics
 
             created = asyncio.run(ensure_topics(s))
             print("created: " + (", ".join(created) if created else "nothing (all exist)"))

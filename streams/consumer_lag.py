@@ -18,6 +18,7 @@ from prometheus_client import Gauge
 
 from streams import metrics as m
 from streams.app import app, settings
+from streams.faust_ext.committed_offsets import committed_offsets
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ async def measure(consumer: Any) -> dict[Partition, int]:
     if not owned:
         return {}
     ends = await consumer.highwaters(*owned)
-    committed = {tp: consumer._committed_offset.get(tp) for tp in owned}
+    committed = committed_offsets(consumer, owned)
     unstarted = [tp for tp in owned if committed[tp] is None]
     beginnings = await consumer.earliest_offsets(*unstarted) if unstarted else {}
     lags = partition_lags(owned, committed, ends, beginnings)

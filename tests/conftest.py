@@ -21,7 +21,7 @@ def kafka() -> Iterator[str]:
     if existing:
         yield existing
         return
-    from streams.local_kafka import LocalKafka, kafka_classpath
+    from streams.kafka.local_kafka import LocalKafka, kafka_classpath
 
     kafka_classpath()  # a first run resolves the broker with Maven, outside the start timeout
     broker = LocalKafka()

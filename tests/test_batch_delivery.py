@@ -13,7 +13,7 @@ from faust.transport.consumer import Consumer
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.batch_delivery import (
+from streams.faust_ext.batch_delivery import (
     BatchingConsumer,
     BatchMessage,
     batch_handled,
@@ -253,7 +253,7 @@ async def test_records_fetched_after_a_rebalance_completed_during_the_fetch_are_
 async def test_records_fetched_while_the_recovery_hands_partitions_back_wait_for_it() -> None:
     """Faust clears the agents' queues at the end of a recovery, after resuming and seeking
     the stream partitions; what a fetch returns meanwhile is held, not delivered into a
-    queue about to be cleared (streams/recovery_gate.py)."""
+    queue about to be cleared (streams/faust_ext/recovery_gate.py)."""
     for batched in (False, True):
         fetches: list[Any] = []
         c = drain_probe(fetches, batched)
@@ -303,7 +303,7 @@ async def test_the_gate_is_closed_while_faust_hands_partitions_back_and_opens_af
 ) -> None:
     from faust.tables.recovery import Recovery
 
-    from streams.recovery_gate import GatedRecovery
+    from streams.faust_ext.recovery_gate import GatedRecovery
 
     seen: list[bool] = []
 

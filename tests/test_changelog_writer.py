@@ -18,8 +18,13 @@ import pytest
 from faust.stores import rocksdb as rocksdb_store
 from faust.streams import _current_event
 
-from streams.changelog_writer import ChangelogWriter, FlushingProducer, _NoWalOptions, writer_of
-from streams.table_access import discard, store, stored
+from streams.faust_ext.changelog_writer import (
+    ChangelogWriter,
+    FlushingProducer,
+    _NoWalOptions,
+    writer_of,
+)
+from streams.faust_ext.table_access import discard, store, stored
 
 
 class Producer:
@@ -210,7 +215,7 @@ def test_the_store_skips_rocksdbs_log_and_keeps_its_writes_over_a_graceful_close
     path = tmp_path / "customer-state-0.db"
     script = (
         "import os, sys\n"
-        "from streams.changelog_writer import _NoWalOptions\n"
+        "from streams.faust_ext.changelog_writer import _NoWalOptions\n"
         "db = _NoWalOptions().open(sys.argv[1])\n"
         "db.put(b'k', b'v')\n"
         "if sys.argv[2] == 'kill': os.kill(os.getpid(), 9)\n"

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from streams.consumer_lag import LagExporter, partition_lags
-from streams.traffic import TrafficGenerator
+from streams.offline.traffic import TrafficGenerator
 from tests.harness import WorkerProcess, event_record, free_port, produce, service_env
 
 T = "mot.touchpoints"

@@ -9,7 +9,7 @@ import faust
 import pytest
 
 from streams.app import broker_credentials
-from streams.kafka_clients import client_options
+from streams.kafka.clients import client_options
 from streams.settings import Settings, SettingsError
 
 BOOT = "kafka-1:9093,kafka-2:9093"

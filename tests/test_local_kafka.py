@@ -1,4 +1,4 @@
-"""streams.local_kafka: the repo's own real Kafka broker.
+"""streams.kafka.local_kafka: the repo's own real Kafka broker.
 
 The ``kafka``-marked tests start a genuine broker JVM (a few seconds each);
 the others need neither java nor mvn.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from streams import local_kafka
-from streams.local_kafka import KafkaToolchainMissing, LocalKafka, kafka_classpath
+from streams.kafka import local_kafka
+from streams.kafka.local_kafka import KafkaToolchainMissing, LocalKafka, kafka_classpath
 
 
 def _group_alive(pgid: int) -> list[int]:
@@ -156,7 +156,7 @@ def test_classpath_cache_is_keyed_by_pom_hash(
 
 def test_cluster_ids_never_look_like_an_option() -> None:
     """The storage tool would read an id starting with '-' as a flag and fail to format."""
-    from streams.local_kafka import _cluster_id
+    from streams.kafka.local_kafka import _cluster_id
 
     ids = [_cluster_id() for _ in range(2000)]
     assert not any(i.startswith("-") for i in ids)

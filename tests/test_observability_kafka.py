@@ -35,7 +35,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
-from streams.traffic import TrafficGenerator
+from streams.offline.traffic import TrafficGenerator
 from tests.harness import (
     REPO,
     WorkerProcess,

@@ -188,8 +188,8 @@ def test_report_circles_agree_with_the_customers_final_states() -> None:
     """Open circles as the report tracks them from the alerts = as the states hold them."""
     from agents.domain.circles import VICIOUS, open_circles
     from agents.domain.report import ReportBuilder
-    from streams.jsonl import open_lines
-    from streams.replay import replay
+    from streams.offline.jsonl import open_lines
+    from streams.offline.replay import replay
     from streams.settings import Settings
 
     s = Settings()

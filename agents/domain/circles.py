@@ -320,3 +320,9 @@ def open_circles(c: dict[str, Any] | None, customer_id: str) -> list[dict[str, A
 def in_vicious_circle(state: dict[str, Any] | None) -> bool:
     c = state.get("c") if state else None
     return bool(c) and "vo" in c
+
+
+def encoded_may_be_in_vicious_circle(encoded: bytes) -> bool:
+    """A cheap test on a state's encoded bytes: ``False`` means certainly not in a vicious
+    circle, so a scan decodes only the states that may be (the key is present only then)."""
+    return b'"vo":' in encoded

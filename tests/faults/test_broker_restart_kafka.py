@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.local_kafka import LocalKafka
+from streams.kafka.local_kafka import LocalKafka
 from tests.faults.scenario import (
     consumed,
     converge,

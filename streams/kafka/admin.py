@@ -7,7 +7,7 @@ import contextlib
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.kafka_clients import client_options
+from streams.kafka.clients import client_options
 from streams.settings import Settings
 
 

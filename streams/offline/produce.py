@@ -22,8 +22,8 @@ from pathlib import Path
 import orjson
 
 from schemas.touchpoint_event import InvalidEvent, decode_event
-from streams.jsonl import open_lines
-from streams.progress import Progress
+from streams.offline.jsonl import open_lines
+from streams.offline.progress import Progress
 from streams.settings import Settings
 
 
@@ -93,8 +93,8 @@ async def publish(path: str, s: Settings, result: ProduceResult, rate: float,
     topic when asked); ``rate`` events per second, 0 = as fast as the broker takes them."""
     from aiokafka import AIOKafkaProducer
 
-    from streams.kafka_admin import ensure_topics
-    from streams.kafka_clients import client_options
+    from streams.kafka.admin import ensure_topics
+    from streams.kafka.clients import client_options
 
     await ensure_topics(s, [s.topic_events, s.topic_dead_letter])
     producer = AIOKafkaProducer(**client_options(s), acks="all", enable_idempotence=True,

@@ -20,8 +20,8 @@ import orjson
 
 from agents.domain.model_config import ModelConfig
 from agents.domain.report import ReportBuilder
-from streams.jsonl import open_lines, write_jsonl
-from streams.progress import Progress
+from streams.offline.jsonl import open_lines, write_jsonl
+from streams.offline.progress import Progress
 from streams.settings import Settings
 
 FORMATS = ("table", "json", "html")
@@ -77,7 +77,7 @@ def _report_format(path: str, explicit: str | None) -> str:
 
 
 def render(report: dict[str, Any], fmt: str) -> str:
-    from streams import report_render
+    from streams.offline import report_render
 
     return {"table": report_render.render_table, "json": report_render.render_json,
             "html": report_render.render_html}[fmt](report)
@@ -85,7 +85,7 @@ def render(report: dict[str, Any], fmt: str) -> str:
 
 def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
     """Shared body of ``replay`` (alerts out) and ``report`` (report out)."""
-    from streams.replay import replay
+    from streams.offline.replay import replay
 
     clock: Callable[[], float] = time.time
     if args.as_of:
@@ -139,7 +139,7 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
 
 
 def run_produce(args: argparse.Namespace, s: Settings) -> int:
-    from streams.produce import produce_file
+    from streams.offline.produce import produce_file
 
     def on_invalid(lineno: int, reason: str, detail: str) -> None:
         print(f"{args.file}:{lineno}: {reason}: {detail}", file=sys.stderr)
@@ -164,7 +164,7 @@ def run_produce(args: argparse.Namespace, s: Settings) -> int:
 def write_sample(path: str, count: int, customers: int, seed: int, start: str,
                  spacing_s: float) -> int:
     """Synthetic events at fixed event times to a file: the same arguments, the same file."""
-    from streams.traffic import TrafficGenerator
+    from streams.offline.traffic import TrafficGenerator
 
     t0 = parse_time(start)
     gen = TrafficGenerator(seed=seed, customers=customers)

@@ -10,12 +10,18 @@ module leaves out of that API, per access:
   LRU that only reads from outside an event use; those find the key without it).
 * Each key and value goes through Faust's serializer registry and schema (model
   detection, codec lookup); here it is ``orjson.dumps``/``orjson.loads``.
-* A write's changelog record goes through :class:`streams.changelog_writer.ChangelogWriter`
-  (handed to the producer in runs) instead of Faust's per-record producer buffer.
+* A write's changelog record goes through
+  :class:`streams.faust_ext.changelog_writer.ChangelogWriter` (handed to the producer in
+  runs) instead of Faust's per-record producer buffer.
 
 The partition is the current event's, exactly as the table takes it. Outside an event, and
 for stores that keep Python objects rather than bytes (``memory://``, for tests), these go
 through the table's own API.
+
+Changes: reads ``RocksDBStore._db_for_partition`` (private in faust-streaming). Upstream
+candidate: a ``Table.get`` that makes one store lookup, and a raw-bytes table access.
+
+Checked against faust-streaming 0.15.3 (``CHECKED_FAUST_VERSION``).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from faust import current_event
 from faust.stores import rocksdb as rocksdb_store
 from faust.types import CollectionT
 
-from streams.changelog_writer import writer_of
+from streams.faust_ext.changelog_writer import writer_of
 
 
 def _partition_db(table: CollectionT) -> tuple[Any, int] | None:

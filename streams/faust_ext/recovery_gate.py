@@ -16,10 +16,13 @@ moves past them.
 
 :class:`GatedRecovery` closes a gate (:attr:`GatedRecovery.streams_open`) for the span of
 ``on_recovery_completed`` (and of ``_resume_streams``, its twin for apps without tables);
-the consumer (:class:`streams.batch_delivery.BatchingConsumer`) holds a fetch made meanwhile
-until the gate opens, and delivers it only if no new rebalance began meanwhile (a new one
-seeks the partitions back to their committed and persisted offsets itself). An upstream fix would
+the consumer (:class:`streams.faust_ext.batch_delivery.BatchingConsumer`) holds a fetch
+made meanwhile until the gate opens, and delivers it only if no new rebalance began
+meanwhile (a new one seeks the partitions back to their committed and persisted offsets
+itself). An upstream fix would
 clear the queues before resuming the stream partitions rather than after.
+
+Checked against faust-streaming 0.15.3 (``CHECKED_FAUST_VERSION``).
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import Processed, process_record
 from agents.domain.report import ReportBuilder
 from schemas.touchpoint_event import InvalidEvent, validate_event
-from streams.jsonl import LineSource
-from streams.progress import Progress
+from streams.offline.jsonl import LineSource
+from streams.offline.progress import Progress
 from streams.settings import Settings
 
 UNORDERED = float("-inf")  # a line with no usable event time: processed (rejected) at once

@@ -12,7 +12,7 @@ Usage::
     with LocalKafka() as kafka:
         servers = kafka.bootstrap_servers  # "127.0.0.1:PORT"
 
-or from a shell: ``python -m streams.local_kafka [--port N] [--data-dir D]``.
+or from a shell: ``python -m streams.kafka.local_kafka [--port N] [--data-dir D]``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: The Maven project that pins the Kafka release (property ``kafka.version``).
-POM_PATH = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "pom.xml"
+POM_PATH = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml"
 
 # C1-only JIT and the serial GC: a dev broker is short-lived and the machine
 # small, so startup time matters more than peak throughput.
@@ -57,7 +57,7 @@ _JVM_FLAGS = (
 )
 
 _LOG4J2_CONFIG = """\
-# Written by streams/local_kafka.py: everything goes to stdout, which the
+# Written by streams/kafka/local_kafka.py: everything goes to stdout, which the
 # launcher redirects to the broker's log file, never to the terminal.
 status = warn
 appender.out.type = Console
@@ -456,7 +456,7 @@ def _cluster_id() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run a broker in the foreground until Ctrl-C or SIGTERM."""
     parser = argparse.ArgumentParser(
-        prog="python -m streams.local_kafka",
+        prog="python -m streams.kafka.local_kafka",
         description="Run a local single-node Kafka broker (KRaft) on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=None, help="broker port (default: a free one)")

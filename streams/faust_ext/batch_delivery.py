@@ -27,6 +27,8 @@ Topics not listed, Faust's own internal topics and the changelogs are delivered 
 
 An upstream version of this would be a per-topic (or per-agent) option such as
 ``app.topic(..., deliver_batches=True)``; it needs nothing from aiokafka.
+
+Checked against faust-streaming 0.15.3 (``CHECKED_FAUST_VERSION``).
 """
 
 from __future__ import annotations
@@ -173,7 +175,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                     continue
                 if not streams_open.is_set():
                     # Faust is handing the partitions back to the streams and will clear the
-                    # agents' and the changelog queue when done (streams/recovery_gate.py).
+                    # agents' and the changelog queue when done (faust_ext/recovery_gate.py).
                     await self.wait_first(streams_open.wait())
                     if app.consumer_generation_id != generation_id:
                         unset_flag(CONSUMER_FETCHING)
