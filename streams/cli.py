@@ -147,6 +147,11 @@ def local(rate: float, customers: int) -> int:
                 print(exc, file=sys.stderr)
                 return 2
             print(f"Kafka ready at {bootstrap} (log {workdir / 'kafka.log'})", file=sys.stderr)
+        # A new topic's partitions answer NotLeaderForPartition for a moment after creation;
+        # the client retries by itself, so its log goes to a file, not between the alerts.
+        clients_log = workdir / "clients.log"
+        logging.basicConfig(level=logging.WARNING, filename=clients_log, force=True,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         env = dict(os.environ, MOT_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
                    MOT_DATA_DIR=str(workdir / "worker"))
         s = Settings.from_env(env)
@@ -159,7 +164,8 @@ def local(rate: float, customers: int) -> int:
                 [sys.executable, "-m", "streams.cli", "generate", "--rate", str(rate),
                  "--customers", str(customers)], env=env)
         print(f"worker started (log {worker_log}, metrics http://{s.web_bind}:{s.web_port}"
-              f"/metrics); traffic at {rate:g} events/s. Alerts follow; Ctrl-C stops.",
+              f"/metrics); traffic at {rate:g} events/s; client log {clients_log}. "
+              "Alerts follow; Ctrl-C stops.",
               file=sys.stderr, flush=True)
         asyncio.run(tail(s, raw=False, from_beginning=True, dead_letters=True))
     except KeyboardInterrupt:
