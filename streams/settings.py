@@ -6,6 +6,11 @@ Every tunable is declared once, with its type, default, unit and meaning: the mo
 ``docs/configuration.md`` is generated from both::
 
     python -m streams.settings --markdown > docs/configuration.md
+
+A new setting is one ``Tunable`` in a section below (a model tunable: in
+``agents/domain/tunables.py``, and passed on in ``ModelConfig.from_settings``), a rule in
+:meth:`Settings.check` if some values are unusable (stated in the tunable's ``rule``), and
+the doc regenerated; ``Settings`` and ``MOT_<NAME>`` follow from the declaration.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import field, fields, make_dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
 
 from agents.domain.tunables import DAY, MODEL, UNITS, Section, Tunable, merge_sections
 
@@ -159,7 +164,8 @@ ANDON_BATCHING = Section("Touchpoint andon", (
 # Every tunable, runtime and model, in the order they are documented.
 SECTIONS: tuple[Section, ...] = merge_sections(
     (KAFKA, TOPICS, WORKER, DELIVERY, INPUT, *MODEL, JOURNEY_TIMERS, ANDON_BATCHING, REPLAY))
-TUNABLES: Mapping[str, Tunable] = {t.name: t for s in SECTIONS for t in s.tunables}
+TUNABLES: Mapping[str, Tunable] = MappingProxyType(
+    {t.name: t for s in SECTIONS for t in s.tunables})
 
 
 class _SettingsMethods:
@@ -176,11 +182,11 @@ class _SettingsMethods:
         return Path(self.data_dir)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Any:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``MOT_<FIELD>`` variables; unknown ``MOT_`` names are ignored."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for f in fields(cls):  # type: ignore[arg-type]
+        for f in fields(cls):
             tunable = TUNABLES[f.name]
             name = tunable.variable
             raw = env.get(name)
