@@ -33,16 +33,16 @@ from prometheus_client.core import GaugeMetricFamily
 from agents.domain.failed_moment import iso
 from agents.domain.moment_processor import Processed
 from agents.domain.touchpoint_observations import ObservationBuffer, decode_batch
-from agents.domain.touchpoint_status import KIND, LEVELS, StatusConfig, figures, observe
+from agents.domain.touchpoint_status import KIND, LEVELS, figures, observe
 from agents.domain.touchpoint_status import status_alert as build_status_alert
 from streams import metrics as m
-from streams.app import app, settings
+from streams.app import app, model, settings
 from streams.faust_ext.table_access import store, stored
 from streams.partition_routing import same_worker
 from streams.topics import raw_topic, touchpoint_status_alerts_topic
 
 log = logging.getLogger(__name__)
-status_config = StatusConfig.from_settings(settings)
+status_config = model.status
 
 observations_topic = raw_topic(f"{settings.app_id}-touchpoint-observations", internal=True)
 touchpoint_status = app.Table("touchpoint-status", default=None, key_type=str,

@@ -1,16 +1,31 @@
 """One settings object for the whole service, read from ``MOT_*`` environment variables.
 
-Every tunable of the domain (λ, half-life, thresholds) and of the runtime (topics,
-ports, limits) lives here, so an operator changes behaviour without touching code.
-The README lists every variable with its default.
+Every tunable is declared once, with its type, default, unit and meaning: the model's in
+:mod:`agents.domain.tunables` (the domain may not import this package), the runtime's
+(Kafka, topics, worker, delivery, replay) here. :class:`Settings` is built from both, and
+``docs/configuration.md`` is generated from both::
+
+    python -m streams.settings --markdown > docs/configuration.md
+
+A new setting is one ``Tunable`` in a section below (a model tunable: in
+``agents/domain/tunables.py``, and passed on in ``ModelConfig.from_settings``), a rule in
+:meth:`Settings.check` if some values are unusable (stated in the tunable's ``rule``), and
+the doc regenerated; ``Settings`` and ``MOT_<NAME>`` follow from the declaration.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import field, fields, make_dataclass
 from pathlib import Path
+from types import MappingProxyType
+
+from agents.domain.tunables import DAY, MODEL, UNITS, Section, Tunable, merge_sections
+
+REGENERATE = "python -m streams.settings --markdown > docs/configuration.md"
 
 
 class SettingsError(ValueError):
@@ -26,95 +41,141 @@ def _boolean(raw: str) -> bool:
     raise ValueError(raw)
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    # Kafka
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str = ""
-    kafka_sasl_username: str = ""
-    kafka_sasl_password: str = ""
-    kafka_ssl_cafile: str = ""
-    kafka_ssl_certfile: str = ""
-    kafka_ssl_keyfile: str = ""
-    app_id: str = "mot"
-    partitions: int = 6
-    replication_factor: int = 1
-    topic_events: str = "mot.touchpoints"
-    topic_dead_letter: str = "mot.touchpoints.dead-letter"
-    topic_alerts_failed_moment: str = "mot.alerts.failed-moment"
-    topic_alerts_circles: str = "mot.alerts.circles"
-    topic_alerts_drop_off: str = "mot.alerts.drop-off"
-    topic_alerts_touchpoint_status: str = "mot.alerts.touchpoint-status"
-    # Worker runtime
-    store: str = "rocksdb://"
-    data_dir: str = ".mot-data"
-    web_bind: str = "127.0.0.1"
-    web_host: str = "127.0.0.1"
-    web_port: int = 6066
-    web_route_timeout_s: float = 5.0
-    log_level: str = "info"
-    producer_linger_ms: int = 5
-    producer_batch_bytes: int = 262144
-    stream_buffer_batches: int = 16
-    batch_delivery: bool = True
-    standby_replicas: int = 1
-    # Delivery (README: Delivery promise and limits)
-    processing_guarantee: str = "at_least_once"
-    commit_interval_s: float = 2.8
-    max_poll_records: int = 500
-    kafka_session_timeout_s: float = 30.0
-    consumer_lag_interval_s: float = 5.0
-    # Input limits and time policy
-    max_record_bytes: int = 65536
-    max_lateness_s: float = 7 * 86400.0
-    max_future_skew_s: float = 3600.0
-    dedupe_window: int = 64
-    recent_moments: int = 5
-    # Offline replay (mot replay / mot report)
-    replay_reorder_buffer: int = 100_000
-    # The moments-of-truth model (DOMAIN.md)
-    recovery_ratio: float = 12.0
-    half_life_days: float = 30.0
-    failed_threshold: float = -0.2
-    delight_threshold: float = 0.6
-    red_quality: float = -0.6
-    success_quality: float = 0.5
-    failure_severity: float = 1.0
-    # Vicious and virtuous circles (README "Circles")
-    vicious_failures: int = 3
-    vicious_window_h: float = 72.0
-    vicious_red_failures: int = 5
-    vicious_score_threshold: float = 0.0
-    vicious_cooldown_h: float = 24.0
-    vicious_memory: int = 16
-    virtuous_moments: int = 5
-    virtuous_quiet_days: float = 30.0
-    # Journeys and drop-off attribution (README "Journeys and drop-off attribution")
-    journey_timeout_s: float = 3600.0
-    journey_end_touchpoints: str = ""
-    journey_max_open: int = 8
-    journey_max_moments: int = 16
-    journey_check_interval_s: float = 10.0
-    journey_idle_advance_s: float = 60.0
-    blame_half_life_steps: float = 2.0
-    blame_half_life_s: float = 0.0
-    # Touchpoint andon (README "Touchpoint andon")
-    touchpoint_window_s: float = 300.0
-    touchpoint_bucket_s: float = 30.0
-    touchpoint_baseline_alpha: float = 0.02
-    touchpoint_min_window_events: int = 30
-    touchpoint_min_baseline_events: int = 200
-    touchpoint_amber_ratio: float = 2.0
-    touchpoint_red_ratio: float = 4.0
-    touchpoint_min_delta: float = 0.05
-    touchpoint_hysteresis: float = 0.8
-    touchpoint_flush_s: float = 1.0
-    touchpoint_batch_max: int = 1000
+T = Tunable
+_PERF = "[`docs/performance.md`](performance.md)"
+_DELIVERY = "[Delivery promise and limits](../README.md#delivery-promise-and-limits)"
+
+KAFKA = Section("Kafka", (
+    T("kafka_bootstrap_servers", str, "127.0.0.1:9092", "address",
+      "Kafka cluster (`host:port,host:port`)"),
+    T("kafka_security_protocol", str, "PLAINTEXT", "name",
+      "how clients reach the brokers: `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`",
+      "one of those four"),
+    T("kafka_sasl_mechanism", str, "", "name",
+      "SASL mechanism: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`; empty: `PLAIN` when SASL",
+      "one of those three, with a SASL protocol"),
+    T("kafka_sasl_username", str, "", "secret",
+      "SASL credentials: the user name", "required with a SASL protocol"),
+    T("kafka_sasl_password", str, "", "secret", "SASL credentials: the password"),
+    T("kafka_ssl_cafile", str, "", "path",
+      "TLS trust and client certificate: the CA bundle that signs the brokers' certificates"),
+    T("kafka_ssl_certfile", str, "", "path",
+      "TLS trust and client certificate: this client's certificate (mutual TLS)"),
+    T("kafka_ssl_keyfile", str, "", "path",
+      "TLS trust and client certificate: this client's private key (mutual TLS)"),
+    T("app_id", str, "mot", "name", "consumer group and prefix of internal topics"),
+    T("partitions", int, 6, "count",
+      "partitions of the topics the service creates", "≥ 1"),
+    T("replication_factor", int, 1, "count", "their replication factor"),
+))
+
+TOPICS = Section("Topics", (
+    T("topic_events", str, "mot.touchpoints", "name", "input: touchpoint events"),
+    T("topic_dead_letter", str, "mot.touchpoints.dead-letter", "name",
+      "rejected records, with the reason"),
+    T("topic_alerts_failed_moment", str, "mot.alerts.failed-moment", "name",
+      "failed-moment alerts"),
+    T("topic_alerts_circles", str, "mot.alerts.circles", "name",
+      "vicious- and virtuous-circle lifecycle events"),
+    T("topic_alerts_drop_off", str, "mot.alerts.drop-off", "name", "drop-off alerts"),
+    T("topic_alerts_touchpoint_status", str, "mot.alerts.touchpoint-status", "name",
+      "touchpoint andon transitions"),
+))
+
+WORKER = Section("Worker and web port", (
+    T("store", str, "rocksdb://", "name", "table store (`memory://` only for tests)"),
+    T("data_dir", str, ".mot-data", "path", "local state (RocksDB)"),
+    T("web_bind", str, "127.0.0.1", "address",
+      "interface of the web port (set `0.0.0.0` in a container)"),
+    T("web_host", str, "127.0.0.1", "address",
+      "host name other workers use to reach this one"),
+    T("web_port", int, 6066, "port", "web port: `/metrics`, `/health`, `/customers/{id}`"),
+    T("web_route_timeout_s", float, 5.0, "s",
+      "how long a worker waits for the owner of a customer's partition to answer a "
+      "forwarded `GET /customers/{id}`", "> 0"),
+    T("log_level", str, "info", "name",
+      "the worker's log level: `debug`, `info`, `warning`, `error`"),
+))
+
+DELIVERY = Section("Delivery", (
+    T("processing_guarantee", str, "at_least_once", "name",
+      "the delivery promise, at-least-once (see " + _DELIVERY + "); `exactly_once` "
+      "(Faust's transactions) is refused at start: the RocksDB tables are not part of "
+      "the transaction, and the fault tests lost alerts with it",
+      "`at_least_once` only"),
+    T("commit_interval_s", float, 2.8, "s",
+      "how often processed offsets are committed: what a crash makes the worker read again",
+      "> 0"),
+    T("max_poll_records", int, 500, "count",
+      "most records one fetch returns (and so the largest input batch)", "≥ 1"),
+    T("kafka_session_timeout_s", float, 30.0, "s",
+      "how long the group waits for a silent worker before moving its partitions (≥ 6)",
+      "≥ 6"),
+    T("producer_linger_ms", int, 5, "ms",
+      "how long the producer waits to batch records (latency vs. throughput)"),
+    T("producer_batch_bytes", int, 262144, "bytes",
+      "largest producer batch per partition"),
+    T("stream_buffer_batches", int, 16, "count",
+      "events an agent may have waiting (for the scoring agent with batch delivery, each "
+      "one partition's records from one fetch); bounds the worker's read-ahead", "≥ 1"),
+    T("batch_delivery", bool, True, "switch",
+      "deliver the input topic to the scoring agent in batches (one per partition and "
+      "fetch), several times the throughput per worker; `false` hands it over record by "
+      "record (Faust's own path). Both keep the delivery promise; CI runs the fault tests "
+      "both ways (see " + _PERF + ")"),
+    T("standby_replicas", int, 1, "count",
+      "standby copies of each table partition kept by other workers: a worker taking "
+      "over a partition has its state at once instead of restoring it from the "
+      "changelog. Each copy is applied through Faust's per-record changelog path, which "
+      "is most of the CPU a second worker adds (two workers: 0.45× one worker's events "
+      "per CPU-second with `1`, 0.91× with `0`; see " + _PERF + ")", "≥ 0"),
+    T("consumer_lag_interval_s", float, 5.0, "s",
+      "how often a worker measures its consumer lag (`mot_consumer_lag_messages`)", "> 0"),
+))
+
+# Same title as the model's section: documented together.
+INPUT = Section("Input limits and time policy", (
+    T("max_record_bytes", int, 65536, "bytes",
+      "larger records are dead-lettered (`too_large`)", "≥ 256"),
+))
+
+REPLAY = Section("Offline replay", (
+    T("replay_reorder_buffer", int, 100_000, "count",
+      "`mot replay`/`report`: records held to put a file in event-time order", "≥ 0"),
+))
+
+JOURNEY_TIMERS = Section("Journeys and drop-off attribution", (
+    T("journey_check_interval_s", float, 10.0, "s",
+      "how often each worker looks for silent journeys", "> 0"),
+    T("journey_idle_advance_s", float, 60.0, "s",
+      "a partition quiet this long (wall clock): its event-time clock follows the wall "
+      "clock", "≥ 0"),
+))
+
+ANDON_BATCHING = Section("Touchpoint andon", (
+    T("touchpoint_flush_s", float, 1.0, "s",
+      "touchpoint andon: how often a worker sends the moments it counted, batched per "
+      "touchpoint", "> 0"),
+    T("touchpoint_batch_max", int, 1000, "count",
+      "touchpoint andon: a touchpoint's batch is sent at once when it holds this many "
+      "moments", "≥ 1"),
+))
+
+# Every tunable, runtime and model, in the order they are documented.
+SECTIONS: tuple[Section, ...] = merge_sections(
+    (KAFKA, TOPICS, WORKER, DELIVERY, INPUT, *MODEL, JOURNEY_TIMERS, ANDON_BATCHING, REPLAY))
+TUNABLES: Mapping[str, Tunable] = MappingProxyType(
+    {t.name: t for s in SECTIONS for t in s.tunables})
+
+
+class _SettingsMethods:
+    """What :class:`Settings` does beyond holding its fields (built from the declaration)."""
+
+    __slots__ = ()
 
     @property
     def half_life_s(self) -> float:
-        return self.half_life_days * 86400.0
+        return self.half_life_days * DAY
 
     @property
     def data_path(self) -> Path:
@@ -126,11 +187,12 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            name = "MOT_" + f.name.upper()
+            tunable = TUNABLES[f.name]
+            name = tunable.variable
             raw = env.get(name)
             if raw is None or raw == "":
                 continue
-            kind = type(cls.__dataclass_fields__[f.name].default)
+            kind = tunable.kind
             try:
                 values[f.name] = _boolean(raw) if kind is bool else kind(raw)
             except ValueError as exc:
@@ -161,8 +223,13 @@ class Settings:
         problems.extend(self._kafka_security_problems())
         if self.web_route_timeout_s <= 0:
             problems.append("MOT_WEB_ROUTE_TIMEOUT_S must be > 0")
-        if self.processing_guarantee not in ("at_least_once", "exactly_once"):
-            problems.append("MOT_PROCESSING_GUARANTEE must be at_least_once or exactly_once")
+        if self.processing_guarantee == "exactly_once":
+            problems.append(
+                "MOT_PROCESSING_GUARANTEE=exactly_once is not supported: the RocksDB tables "
+                "are not part of Faust's transactions, so a worker killed mid-transaction "
+                "loses alerts (the fault tests lost 148 of 853); use at_least_once")
+        elif self.processing_guarantee != "at_least_once":
+            problems.append("MOT_PROCESSING_GUARANTEE must be at_least_once")
         if self.commit_interval_s <= 0 or self.kafka_session_timeout_s < 6:
             problems.append("MOT_COMMIT_INTERVAL_S must be > 0, MOT_KAFKA_SESSION_TIMEOUT_S >= 6")
         if self.partitions < 1:
@@ -238,3 +305,70 @@ class Settings:
         if self.standby_replicas < 0:
             problems.append("MOT_STANDBY_REPLICAS must be >= 0")
         return problems
+
+
+Settings = make_dataclass(
+    "Settings",
+    [(t.name, t.kind, field(default=t.default)) for t in TUNABLES.values()],
+    bases=(_SettingsMethods,),
+    frozen=True,
+    slots=True,
+    namespace={"__module__": __name__, "__doc__":
+               "Every tunable as a field named as declared (``settings.half_life_days``); "
+               "``Settings()`` holds the declared defaults, :meth:`from_env` reads "
+               "``MOT_<NAME>``."},
+)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _shown(t: Tunable) -> str:
+    """A default as an operator would write it."""
+    if t.kind is bool:
+        return "`true`" if t.default else "`false`"
+    if t.kind is float:
+        return f"`{t.default:g}`"
+    return f"`{t.default}`" if t.default != "" else "(empty)"
+
+
+def _rule(t: Tunable) -> str:
+    return re.sub(r"(MOT_[A-Z_]+)", r"`\1`", t.rule)
+
+
+_KIND = {bool: "bool", int: "int", float: "float", str: "text"}
+
+
+def markdown() -> str:
+    """``docs/configuration.md``: every tunable, by section, from the declaration."""
+    lines = [
+        "# Configuration",
+        "",
+        f"<!-- Generated from the declaration by `{REGENERATE}`; do not edit. -->",
+        "",
+        "Every setting is an environment variable `MOT_<NAME>`, read once at start into one "
+        "`Settings` object (`streams/settings.py`). The model's tunables are declared in "
+        "`agents/domain/tunables.py`, the runtime's in `streams/settings.py`; this page is "
+        "generated from both. An unset or empty variable keeps the default. A value of the "
+        "wrong type, or one the `valid` column rules out, stops the worker at start with the "
+        "variable's name.",
+        "",
+    ]
+    for section in SECTIONS:
+        lines += [f"## {section.title}", "",
+                  "| variable | type | default | unit | meaning | valid |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| `{t.variable}` | {_KIND[t.kind]} | {_shown(t)} | {_cell(t.unit)} | "
+                  f"{_cell(t.meaning)} | {_cell(_rule(t))} |"
+                  for t in section.tunables]
+        lines.append("")
+    lines += ["## Units", "", "| unit | meaning |", "|---|---|"]
+    lines += [f"| {_cell(u)} | {_cell(m)} |" for u, m in UNITS.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--markdown"]:
+        sys.exit(f"usage: {REGENERATE}")
+    sys.stdout.write(markdown())

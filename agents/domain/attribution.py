@@ -17,11 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.domain.tunables import default
+
 
 @dataclass(frozen=True, slots=True)
 class BlameConfig:
-    half_life_steps: float = 2.0  # blame halves for every this many steps further upstream
-    half_life_s: float = 0.0  # and for every this many seconds of event time; 0 = off
+    """Defaults from :mod:`agents.domain.tunables` (``MOT_BLAME_*``)."""
+
+    half_life_steps: float = default("blame_half_life_steps")  # blame halves per this many steps
+    half_life_s: float = default("blame_half_life_s")  # and per this many seconds; 0 = off
 
 
 @dataclass(frozen=True, slots=True)

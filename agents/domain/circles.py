@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agents.domain.alert_ids import alert_id
+from agents.domain.tunables import DAY, HOUR, default
 
 VICIOUS = "vicious-circle"
 VIRTUOUS = "virtuous-circle"
@@ -50,16 +51,17 @@ MAX_RECOVERIES = 8  # successful recovery attempts remembered per open circle, a
 
 @dataclass(frozen=True, slots=True)
 class CircleConfig:
-    """The circle rules' defaults (DOMAIN.md); the README lists the settings."""
+    """The circle rules (DOMAIN.md); defaults from :mod:`agents.domain.tunables`, whose
+    hours and days are seconds here."""
 
-    vicious_failures: int = 3
-    vicious_window_s: float = 72 * 3600.0
-    vicious_red_failures: int = 5
-    vicious_score_threshold: float = 0.0
-    vicious_cooldown_s: float = 24 * 3600.0
-    vicious_memory: int = 16
-    virtuous_moments: int = 5
-    virtuous_quiet_s: float = 30 * 86400.0
+    vicious_failures: int = default("vicious_failures")
+    vicious_window_s: float = default("vicious_window_h") * HOUR
+    vicious_red_failures: int = default("vicious_red_failures")
+    vicious_score_threshold: float = default("vicious_score_threshold")
+    vicious_cooldown_s: float = default("vicious_cooldown_h") * HOUR
+    vicious_memory: int = default("vicious_memory")
+    virtuous_moments: int = default("virtuous_moments")
+    virtuous_quiet_s: float = default("virtuous_quiet_days") * DAY
 
 
 def circle_id(kind: str, customer_id: str, n: int) -> str:

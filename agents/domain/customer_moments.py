@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from hashlib import blake2b
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents.domain.model_config import ModelConfig
 from agents.domain.quality import Quality, is_failed, moment_quality
 from agents.domain.running_score import apply_moment
+
+if TYPE_CHECKING:  # annotations only: model_config imports what imports this
+    from agents.domain.model_config import ModelConfig
 
 STATE_VERSION = 1
 
@@ -67,6 +69,7 @@ def record_moment(
     now: float,
     position: tuple[int, int] | None = None,
 ) -> tuple[dict[str, Any], MomentResult]:
+
     """Apply one validated event; return the new state and what happened.
 
     A duplicate (same event id within the dedupe window) leaves the state as it was

@@ -6,7 +6,7 @@ Its shape is the contract in ``schemas/failed-moment-alert.v1.schema.json``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.domain.alert_ids import alert_id
 from agents.domain.customer_moments import (
@@ -16,8 +16,10 @@ from agents.domain.customer_moments import (
     R_TOUCHPOINT,
     MomentResult,
 )
-from agents.domain.model_config import ModelConfig
 from agents.domain.quality import signal_qualities
+
+if TYPE_CHECKING:  # annotations only: model_config imports what imports this
+    from agents.domain.model_config import ModelConfig
 
 KIND = "failed-moment"
 SCHEMA = "mot.alert.failed-moment/v1"
@@ -37,6 +39,7 @@ def failed_moment_id(customer_id: str, event_id: str) -> str:
 def failed_moment_alert(
     event: dict[str, Any], result: MomentResult, cfg: ModelConfig, detected_at: float
 ) -> dict[str, Any]:
+
     """Build the alert for a failed moment (``result.failed`` must be true)."""
     q = result.quality
     threshold = cfg.quality.failed_threshold

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.domain.attribution import BlameConfig
+from agents.domain.tunables import default
 
 KEY = "journeys"
 OPEN, COMPLETED, DROPPED, EVICTED = "open", "completed", "dropped", "evicted"
@@ -40,25 +41,21 @@ T_MARK, T_AGE, T_DROPS = range(3)
 MAX_KEPT_DROPS = 8
 
 
+def touchpoint_list(raw: str) -> frozenset[str]:
+    """``"a, b,"`` → ``{"a", "b"}``: how ``MOT_JOURNEY_END_TOUCHPOINTS`` is read."""
+    return frozenset(t.strip() for t in raw.split(",") if t.strip())
+
+
 @dataclass(frozen=True, slots=True)
 class JourneyConfig:
-    timeout_s: float = 3600.0
-    end_touchpoints: frozenset[str] = frozenset()
-    max_open: int = 8
-    max_moments: int = 16
-    closed_memory: int = 16
-    blame: BlameConfig = field(default_factory=BlameConfig)
+    """Defaults from :mod:`agents.domain.tunables` (``MOT_JOURNEY_*``)."""
 
-    @classmethod
-    def from_settings(cls, s: Any) -> JourneyConfig:
-        ends = frozenset(t.strip() for t in s.journey_end_touchpoints.split(",") if t.strip())
-        return cls(
-            timeout_s=s.journey_timeout_s,
-            end_touchpoints=ends,
-            max_open=s.journey_max_open,
-            max_moments=s.journey_max_moments,
-            blame=BlameConfig(s.blame_half_life_steps, s.blame_half_life_s),
-        )
+    timeout_s: float = default("journey_timeout_s")
+    end_touchpoints: frozenset[str] = touchpoint_list(default("journey_end_touchpoints"))
+    max_open: int = default("journey_max_open")
+    max_moments: int = default("journey_max_moments")
+    closed_memory: int = 16  # not a setting: ids of closed journeys kept against stragglers
+    blame: BlameConfig = field(default_factory=BlameConfig)
 
 
 @dataclass(frozen=True, slots=True)

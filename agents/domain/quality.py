@@ -9,18 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agents.domain.tunables import default
+
 SIGNALS = ("outcome", "csat", "ces", "nps", "sentiment", "duration_s")
 
 
 @dataclass(frozen=True, slots=True)
 class QualityConfig:
-    """Mapping defaults; see the README's table of settings."""
+    """How signals map to q; defaults from :mod:`agents.domain.tunables`."""
 
-    success_quality: float = 0.5
-    failure_severity: float = 1.0
-    failed_threshold: float = -0.2
-    delight_threshold: float = 0.6
-    red_quality: float = -0.6
+    success_quality: float = default("success_quality")
+    failure_severity: float = default("failure_severity")
+    failed_threshold: float = default("failed_threshold")
+    delight_threshold: float = default("delight_threshold")
+    red_quality: float = default("red_quality")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.domain.tunables import DAY, default
+
 
 @dataclass(frozen=True, slots=True)
 class ScoreConfig:
-    recovery_ratio: float = 12.0
-    half_life_s: float = 30 * 86400.0
+    """λ and H; defaults from :mod:`agents.domain.tunables` (H declared in days)."""
+
+    recovery_ratio: float = default("recovery_ratio")
+    half_life_s: float = default("half_life_days") * DAY
 
 
 def contribution(q: float, weight: float, cfg: ScoreConfig) -> float:

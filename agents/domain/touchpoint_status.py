@@ -29,6 +29,7 @@ from typing import Any
 
 from agents.domain.alert_ids import alert_id
 from agents.domain.failed_moment import iso
+from agents.domain.tunables import default
 
 KIND = "touchpoint-status"
 SCHEMA = "mot.alert.touchpoint-status/v1"
@@ -40,33 +41,21 @@ B_INDEX, B_EVENTS, B_FAILURES = range(3)
 
 @dataclass(frozen=True, slots=True)
 class StatusConfig:
-    window_s: float = 300.0
-    bucket_s: float = 30.0
-    baseline_alpha: float = 0.02
-    min_window_events: int = 30
-    min_baseline_events: int = 200
-    amber_ratio: float = 2.0
-    red_ratio: float = 4.0
-    min_delta: float = 0.05
-    hysteresis: float = 0.8
+    """Defaults from :mod:`agents.domain.tunables` (``MOT_TOUCHPOINT_*``)."""
+
+    window_s: float = default("touchpoint_window_s")
+    bucket_s: float = default("touchpoint_bucket_s")
+    baseline_alpha: float = default("touchpoint_baseline_alpha")
+    min_window_events: int = default("touchpoint_min_window_events")
+    min_baseline_events: int = default("touchpoint_min_baseline_events")
+    amber_ratio: float = default("touchpoint_amber_ratio")
+    red_ratio: float = default("touchpoint_red_ratio")
+    min_delta: float = default("touchpoint_min_delta")
+    hysteresis: float = default("touchpoint_hysteresis")
 
     @property
     def window_buckets(self) -> int:
         return max(1, math.ceil(self.window_s / self.bucket_s))
-
-    @classmethod
-    def from_settings(cls, s: Any) -> StatusConfig:
-        return cls(
-            window_s=s.touchpoint_window_s,
-            bucket_s=s.touchpoint_bucket_s,
-            baseline_alpha=s.touchpoint_baseline_alpha,
-            min_window_events=s.touchpoint_min_window_events,
-            min_baseline_events=s.touchpoint_min_baseline_events,
-            amber_ratio=s.touchpoint_amber_ratio,
-            red_ratio=s.touchpoint_red_ratio,
-            min_delta=s.touchpoint_min_delta,
-            hysteresis=s.touchpoint_hysteresis,
-        )
 
 
 @dataclass(frozen=True, slots=True)
