@@ -1,5 +1,5 @@
 """Vicious and virtuous circles through :func:`process_record`: rules, lifecycle, ids,
-duplicates, late events and the out-of-order claim of the README."""
+duplicates, late events and the out-of-order claim of docs/model.md."""
 
 from __future__ import annotations
 
@@ -229,7 +229,7 @@ def test_circle_state_stays_bounded() -> None:
     assert len(orjson.dumps(c.states["c-1"])) < 6000
 
 
-# --- the out-of-order claim (README, "Circles") ---------------------------------------
+# --- the out-of-order claim (docs/model.md, "Circles") --------------------------------
 # All of a customer's events within the lateness bound of each other, and arrival
 # orders that only reorder consecutive moments of the same class: same lifecycle events.
 
@@ -274,8 +274,8 @@ def test_reordering_within_runs_of_one_class_gives_the_same_lifecycle(runs, seed
     assert shuffled.score() == pytest.approx(in_time.score(), abs=1e-9)
 
 
-def test_the_readme_examples_follow_the_contracts() -> None:
-    readme = (schema_path("x").parent.parent / "README.md").read_text()
+def test_the_alert_doc_examples_follow_the_contracts() -> None:
+    readme = (schema_path("x").parent.parent / "docs" / "alerts.md").read_text()
     decoder = json.JSONDecoder()
     seen = set()
     for block in readme.split("```json")[1:]:
