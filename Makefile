@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,dashboards]'
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 ## run: local Kafka + worker + synthetic traffic, alerts in the terminal (Ctrl-C stops all)
