@@ -43,7 +43,7 @@ def _boolean(raw: str) -> bool:
 
 T = Tunable
 _PERF = "[`docs/performance.md`](performance.md)"
-_DELIVERY = "[Delivery promise and limits](../README.md#delivery-promise-and-limits)"
+_DELIVERY = "[delivery](delivery.md)"
 
 KAFKA = Section("Kafka", (
     T("kafka_bootstrap_servers", str, "127.0.0.1:9092", "address",
