@@ -7,6 +7,7 @@ The README lists every variable with its default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -111,6 +112,12 @@ class Settings:
     touchpoint_hysteresis: float = 0.8
     touchpoint_flush_s: float = 1.0
     touchpoint_batch_max: int = 1000
+    # --- Web access (docs/security.md). Kept as one block at the end, checked by
+    # _web_access_problems(). Required when MOT_WEB_BIND is beyond loopback.
+    web_token: str = ""  # bearer token for the data pages, for local use
+    web_token_file: str = ""  # file holding the token(s), one a line (a mounted secret)
+    metrics_token_file: str = ""  # if set, /metrics needs a token from this file
+    web_max_in_flight: int = 200  # guarded requests worked on at once; more get 429
 
     @property
     def half_life_s(self) -> float:
@@ -184,6 +191,7 @@ class Settings:
         if self.virtuous_moments < 1 or self.virtuous_quiet_days < 0:
             problems.append("MOT_VIRTUOUS_MOMENTS must be >= 1 and MOT_VIRTUOUS_QUIET_DAYS >= 0")
         problems.extend(self._journey_problems())
+        problems.extend(self._web_access_problems())
         if problems:
             raise SettingsError("; ".join(problems))
 
@@ -238,3 +246,37 @@ class Settings:
         if self.standby_replicas < 0:
             problems.append("MOT_STANDBY_REPLICAS must be >= 0")
         return problems
+
+    def _web_access_problems(self) -> list[str]:
+        """A web port reachable beyond loopback serves customer data only with a token."""
+        problems = []
+        if self.web_max_in_flight < 1:
+            problems.append("MOT_WEB_MAX_IN_FLIGHT must be >= 1")
+        for name, path in (("MOT_WEB_TOKEN_FILE", self.web_token_file),
+                           ("MOT_METRICS_TOKEN_FILE", self.metrics_token_file)):
+            if path and not _token_file_usable(path):
+                problems.append(f"{name}={path!r} must name a readable file holding "
+                                "a token")
+        if not self.web_token and not self.web_token_file and not _loopback(self.web_bind):
+            problems.append(f"MOT_WEB_BIND={self.web_bind!r} is reachable beyond loopback: "
+                            "set MOT_WEB_TOKEN_FILE (a mounted secret) or MOT_WEB_TOKEN "
+                            "so that the customer pages need a bearer token")
+        return problems
+
+
+def _loopback(bind: str) -> bool:
+    host = bind.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _token_file_usable(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return any(line.strip() for line in f)
+    except (OSError, UnicodeDecodeError):
+        return False
