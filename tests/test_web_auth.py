@@ -191,7 +191,7 @@ def test_customer_ids_no_event_could_carry_are_rejected() -> None:
     from agents.customer_api import MAX_CUSTOMER_ID_CHARS, id_problem
 
     schema = json.loads((REPO / "schemas/touchpoint-event.v1.schema.json").read_text())
-    assert MAX_CUSTOMER_ID_CHARS == schema["properties"]["customer_id"]["maxLength"]
+    assert schema["properties"]["customer_id"]["maxLength"] == MAX_CUSTOMER_ID_CHARS
     ok = ["/customers/alice", "/customers/" + "é" * 128, "/customers/%C3%A9",
           "/customers/a%2Fb", "/customers/%25FF", "/customers/" + "x" * 128 + "?q=1"]
     for path in ok:
