@@ -22,6 +22,7 @@ from tests.harness import WorkerProcess, event_record, free_port, produce, servi
 
 pytestmark = pytest.mark.kafka
 TOKEN = "tok-" + os.urandom(8).hex()
+METRICS_TOKEN = "metrics-" + os.urandom(8).hex()
 CUSTOMERS = [f"cust-{i:02d}" for i in range(8)]
 BASE = int(time.time()) // 3600 * 3600 - 86400
 
@@ -43,13 +44,16 @@ def setup(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     tmp = tmp_path_factory.mktemp("web-access")
     token_file = tmp / "web-token"
     write_token(token_file, TOKEN + "\n")
+    metrics_token_file = tmp / "metrics-token"
+    write_token(metrics_token_file, METRICS_TOKEN + "\n")
     env = service_env(kafka, tmp / "a", MOT_WEB_TOKEN_FILE=str(token_file),
                       MOT_WEB_MAX_IN_FLIGHT="200")
     started: list[WorkerProcess] = []
     try:
-        for name in ("a", "b"):
+        # b also guards /metrics (MOT_METRICS_TOKEN_FILE); a leaves it open, the default
+        for name, extra in (("a", {}), ("b", {"MOT_METRICS_TOKEN_FILE": str(metrics_token_file)})):
             w = WorkerProcess({**env, "MOT_DATA_DIR": str(tmp / name),
-                               "MOT_WEB_PORT": str(free_port())}, tmp / f"{name}.log")
+                               "MOT_WEB_PORT": str(free_port()), **extra}, tmp / f"{name}.log")
             started.append(w)
             w.start()
         yield {"workers": started, "token_file": token_file, "env": env}
@@ -116,10 +120,15 @@ async def test_the_data_pages_need_the_token_and_routing_carries_it(
         status, _, _ = await fetch(w.base_url + "/customers/cust-00",
                                    headers={"X-Mot-Routed-From": workers[1].base_url})
         assert status == 401
-        # /health and (by default) /metrics stay open
+        # /health stays open; so does /metrics by default (a), unless guarded (b)
         assert (await fetch(w.base_url + "/health"))[0] == 200
-        async with aiohttp.ClientSession() as http, http.get(w.base_url + "/metrics") as r:
-            assert r.status == 200 and "mot_events_consumed_total" in await r.text()
+        assert await metrics_status(workers[0], None) == 200
+        assert await metrics_status(workers[1], None) == 401
+        assert await metrics_status(workers[1], "wrong") == 401
+        assert await metrics_status(workers[1], METRICS_TOKEN) == 200
+        assert await metrics_status(workers[1], TOKEN) == 200, "the data token reads more"
+        status, _, _ = await fetch(w.base_url + "/customers/cust-00", METRICS_TOKEN)
+        assert status == 401, "the metrics token opens /metrics only"
 
     served_by: set[str] = set()
     for cid in CUSTOMERS:
@@ -136,6 +145,16 @@ async def test_the_data_pages_need_the_token_and_routing_carries_it(
         status, body = await fetch_ready(w.base_url + "/touchpoints", TOKEN)
         assert status == 200 and body["complete"] is True and body["workers"] == 2, \
             "the other worker answered the touchpoint query, with the token"
+
+
+async def metrics_status(w: WorkerProcess, token: str | None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as http, http.get(w.base_url + "/metrics",
+                                                         headers=headers) as r:
+        text = await r.text()
+        if r.status == 200:
+            assert "mot_events_consumed_total" in text
+        return r.status
 
 
 def raw_request(port: int, request: bytes) -> tuple[int, bytes]:
