@@ -40,6 +40,7 @@ from streams.app import app, model, settings
 from streams.faust_ext.table_access import store, stored
 from streams.partition_routing import same_worker
 from streams.topics import raw_topic, touchpoint_status_alerts_topic
+from streams.web import page, web_guard
 
 log = logging.getLogger(__name__)
 status_config = model.status
@@ -182,6 +183,7 @@ REGISTRY.register(TouchpointCollector())
 async def _peer(url: str) -> dict[str, Any] | None:
     try:
         async with app.http_client.get(f"{url.rstrip('/')}/touchpoints?scope=local",
+                                       headers=web_guard.outgoing_headers(),
                                        timeout=aiohttp.ClientTimeout(total=3)) as r:
             if r.status != 200:
                 return None
@@ -191,7 +193,7 @@ async def _peer(url: str) -> dict[str, Any] | None:
         return None
 
 
-@app.page("/touchpoints")
+@page("/touchpoints")
 async def touchpoints_page(web: Any, request: Any) -> Any:
     """Every touchpoint's current status, from every worker of the group."""
     mine = {tp: view(st) for tp, st in local_statuses()}

@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 
 from streams.offline import commands as offline
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 
 
 def _settings() -> Settings:
@@ -207,8 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     offline.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "worker":
-        from streams.worker import main as worker_main
-
+        try:
+            from streams.worker import main as worker_main
+        except SettingsError as exc:  # before any connection: say what to set, no traceback
+            print(f"mot worker: cannot start: {exc}", file=sys.stderr)
+            return 2
         worker_main()
         return 0
     # Client libraries log transient broker conditions (leader moves while topics are

@@ -15,6 +15,7 @@ the doc regenerated; ``Settings`` and ``MOT_<NAME>`` follow from the declaration
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
@@ -161,9 +162,26 @@ ANDON_BATCHING = Section("Touchpoint andon", (
       "moments", "≥ 1"),
 ))
 
+WEB_ACCESS = Section("Web access", (
+    T("web_token", str, "", "secret",
+      "bearer token of the data pages (`/customers`, `/touchpoints`), for local use; "
+      "accepted beside the file's tokens (see [security](security.md))"),
+    T("web_token_file", str, "", "path",
+      "file of bearer tokens, one a line (a mounted Kubernetes or Docker secret), re-read "
+      "when it changes; the first is the one sent to other workers",
+      "an existing, non-empty file; a token is required when `MOT_WEB_BIND` is beyond "
+      "loopback"),
+    T("metrics_token_file", str, "", "path",
+      "if set, `/metrics` needs a token from this file (or the data token)",
+      "an existing, non-empty file"),
+    T("web_max_in_flight", int, 200, "count",
+      "protected requests a worker works on at once; more are answered 429", "≥ 1"),
+))
+
 # Every tunable, runtime and model, in the order they are documented.
 SECTIONS: tuple[Section, ...] = merge_sections(
-    (KAFKA, TOPICS, WORKER, DELIVERY, INPUT, *MODEL, JOURNEY_TIMERS, ANDON_BATCHING, REPLAY))
+    (KAFKA, TOPICS, WORKER, WEB_ACCESS, DELIVERY, INPUT, *MODEL, JOURNEY_TIMERS, ANDON_BATCHING,
+     REPLAY))
 TUNABLES: Mapping[str, Tunable] = MappingProxyType(
     {t.name: t for s in SECTIONS for t in s.tunables})
 
@@ -251,6 +269,7 @@ class _SettingsMethods:
         if self.virtuous_moments < 1 or self.virtuous_quiet_days < 0:
             problems.append("MOT_VIRTUOUS_MOMENTS must be >= 1 and MOT_VIRTUOUS_QUIET_DAYS >= 0")
         problems.extend(self._journey_problems())
+        problems.extend(self._web_access_problems())
         if problems:
             raise SettingsError("; ".join(problems))
 
@@ -305,6 +324,42 @@ class _SettingsMethods:
         if self.standby_replicas < 0:
             problems.append("MOT_STANDBY_REPLICAS must be >= 0")
         return problems
+
+
+    def _web_access_problems(self) -> list[str]:
+        """A web port reachable beyond loopback serves customer data only with a token."""
+        problems = []
+        if self.web_max_in_flight < 1:
+            problems.append("MOT_WEB_MAX_IN_FLIGHT must be >= 1")
+        for name, path in (("MOT_WEB_TOKEN_FILE", self.web_token_file),
+                           ("MOT_METRICS_TOKEN_FILE", self.metrics_token_file)):
+            if path and not _token_file_usable(path):
+                problems.append(f"{name}={path!r} must name a readable file holding "
+                                "a token")
+        if not self.web_token and not self.web_token_file and not _loopback(self.web_bind):
+            problems.append(f"MOT_WEB_BIND={self.web_bind!r} is reachable beyond loopback: "
+                            "set MOT_WEB_TOKEN_FILE (a mounted secret) or MOT_WEB_TOKEN "
+                            "so that the customer pages need a bearer token")
+        return problems
+
+
+
+def _loopback(bind: str) -> bool:
+    host = bind.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _token_file_usable(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return any(line.strip() for line in f)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 Settings = make_dataclass(
