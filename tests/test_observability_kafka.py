@@ -54,8 +54,7 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "mot.json"
 # Grafana's own variables, as Grafana would fill them in for a 1 s scrape interval
 GRAFANA_VARIABLES = {"$__rate_interval": "15s", "$__range": "2m", "$instance": ".*"}
 
-needs_prometheus = pytest.mark.skipif(
-    PROMETHEUS is None, reason="prometheus not installed (make system-deps)")
+needs_prometheus = pytest.mark.requires_tool("prometheus")  # fails under CI=true if missing
 ANDON_TOUCHPOINT = "billing.invoice"  # not one of the synthetic traffic's touchpoints
 
 
