@@ -169,6 +169,11 @@ def observe(
     return st, t, False
 
 
+def transition_id(touchpoint: str, seq: int) -> str:
+    """The id of a touchpoint's ``seq``-th transition (one alert per transition)."""
+    return alert_id(KIND, touchpoint, str(seq))
+
+
 def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfig,
                  detected_at: float) -> dict[str, Any]:
     """The ops alert for one transition; its shape is
@@ -177,7 +182,7 @@ def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfi
     base = f.baseline_rate if f.baseline_rate is not None else 0.0
     return {
         "schema": SCHEMA,
-        "alert_id": alert_id(KIND, touchpoint, str(t.seq)),
+        "alert_id": transition_id(touchpoint, t.seq),
         "kind": KIND,
         "severity": LEVELS[t.status],
         "touchpoint": touchpoint,
