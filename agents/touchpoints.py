@@ -30,8 +30,8 @@ import orjson
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 
-from agents.domain.failed_moment import iso
 from agents.domain.moment_processor import Processed
+from agents.domain.timestamps import iso
 from agents.domain.touchpoint_observations import ObservationBuffer, decode_batch
 from agents.domain.touchpoint_status import KIND, LEVELS, StatusConfig, figures, observe
 from agents.domain.touchpoint_status import status_alert as build_status_alert

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.domain.circles import iso, open_circles
+from agents.domain.circles import open_circles
 from agents.domain.customer_moments import R_AT, R_EVENT_ID, R_Q, R_TOUCHPOINT
+from agents.domain.timestamps import iso
 
 SCHEMA = "mot.customer/v1"
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.domain.circles import lifecycle_alert, update_circles
+from agents.domain.circles import CircleMoment, lifecycle_alert, update_circles
 from agents.domain.customer_moments import (
     MomentResult,
     RejectedMoment,
@@ -109,10 +109,10 @@ def process_record(
                     out.outputs.extend(_render(r, event, cfg, now) for r in kept[S_RECORDS])
         return out
     q = result.quality.q
-    circles, records = update_circles(
-        prev.get("c") if prev else None, event, occurred_at, q, result.failed,
-        is_delight(q, cfg.quality), state["score"], state["at"], cfg.circles,
-        cfg.max_lateness_s)
+    moment = CircleMoment(event, occurred_at, result.failed, is_delight(q, cfg.quality),
+                          state["score"], state["at"])
+    circles, records = update_circles(prev.get("c") if prev else None, moment, cfg.circles,
+                                      cfg.max_lateness_s)
     if circles:
         state["c"] = circles
     change = _journeys(out, prev, state, event, occurred_at, q, cfg)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.domain.alert_ids import alert_id
-from agents.domain.failed_moment import iso
+from agents.domain.timestamps import iso
 
 KIND = "touchpoint-status"
 SCHEMA = "mot.alert.touchpoint-status/v1"
