@@ -19,7 +19,7 @@ from agents.domain.circles import KINDS as CIRCLE_KINDS
 from agents.domain.circles import in_vicious_circle
 from agents.domain.drop_off import KIND as DROP_OFF
 from agents.domain.failed_moment import KIND as FAILED_MOMENT
-from agents.domain.moment_processor import process_record
+from agents.domain.moment_processor import Output, process_record
 from agents.journeys import note_record
 from agents.open_circles import OpenCircles, open_in_partition
 from agents.touchpoints import observe_moment
@@ -82,6 +82,12 @@ def customer_state_of(customer_id: str) -> dict[str, Any] | None:
     return stored(customer_state, customer_id)
 
 
+async def send_alert(out: Output) -> None:
+    """An alert the domain returned, to its kind's topic, keyed by customer."""
+    await ALERT_TOPICS[out.kind].send(key=out.key.encode(), value=orjson.dumps(out.value))
+    m.alerts_emitted.labels(out.kind).inc()
+
+
 def count_transition(alert: dict[str, Any]) -> None:
     m.circle_transitions.labels(alert["kind"], alert["lifecycle"]).inc()
     if alert["lifecycle"] == "resolved":
@@ -138,8 +144,7 @@ async def score_record(record: Any) -> None:
     note_record(partition, done, time.time())  # journeys: clock, deadlines, metrics
     await observe_moment(done)  # touchpoint andon
     for out in done.outputs:
-        await ALERT_TOPICS[out.kind].send(key=out.key.encode(), value=orjson.dumps(out.value))
-        m.alerts_emitted.labels(out.kind).inc()
+        await send_alert(out)
         if out.kind in CIRCLE_KINDS and not result.duplicate:
             count_transition(out.value)
     m.processing_latency.observe(time.perf_counter() - received)
