@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from agents.domain.drop_off import KIND as DROP_OFF
-from agents.domain.journeys import JourneyChange, stream_watermark
+from agents.domain.journeys import DROPPED, JourneyChange, stream_watermark
 from agents.domain.moment_processor import Output, Processed
 from streams import metrics as m
 from streams.app import app, settings
@@ -98,7 +98,7 @@ def count_journeys(change: JourneyChange, outputs: list[Output]) -> None:
         m.journeys.labels("opened").inc()
     for status in change.closed:
         m.journeys.labels(status).inc()
-    if "dropped" not in change.closed:
+    if DROPPED not in change.closed:
         return  # drop-offs re-sent by a check read again were counted the first time
     for out in outputs:
         if out.kind == DROP_OFF:

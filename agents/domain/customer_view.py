@@ -33,6 +33,13 @@ def customer_view(customer_id: str, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def score_line(customer_id: str, state: dict[str, Any]) -> dict[str, Any]:
+    """A customer's final running score, as ``mot replay --scores`` writes it (unrounded,
+    the event time as epoch seconds)."""
+    return {"customer_id": customer_id, "score": state["score"], "at": state["at"],
+            "moments": state["moments"]}
+
+
 def not_found(customer_id: str) -> dict[str, Any]:
     return {"error": "not_found", "customer_id": customer_id,
             "detail": "no moment of this customer has been scored"}
