@@ -25,6 +25,7 @@ from agents.open_circles import OpenCircles, open_in_partition
 from agents.touchpoints import observe_moment
 from streams import metrics as m
 from streams.app import app, model, settings
+from streams.dead_letters import stream_headers
 from streams.faust_ext.batch_delivery import BatchMessage, batch_handled, records_of, timestamp_s
 from streams.faust_ext.changelog_writer import flush_changelogs
 from streams.faust_ext.table_access import store, stored
@@ -100,14 +101,8 @@ async def dead_letter(record: Any, reason: str, detail: str) -> None:
     await dead_letter_topic.send(
         key=record.key,
         value=record.value if record.value is not None else b"",
-        headers=[
-            ("mot.reason", reason.encode()),
-            ("mot.detail", detail.encode()[:1024]),
-            ("mot.source.topic", record.topic.encode()),
-            ("mot.source.partition", str(record.partition).encode()),
-            ("mot.source.offset", str(record.offset).encode()),
-            ("mot.source.timestamp", str(timestamp_s(record)).encode()),
-        ],
+        headers=stream_headers(reason, detail, record.topic, record.partition, record.offset,
+                               timestamp_s(record)),
     )
 
 
