@@ -15,10 +15,11 @@ on a rebalance and are restored from their changelogs:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from agents.domain.drop_off import KIND as DROP_OFF
-from agents.domain.journeys import JourneyChange
+from agents.domain.journeys import DROPPED, JourneyChange, stream_watermark
 from agents.domain.moment_processor import Output, Processed
 from streams import metrics as m
 from streams.app import app, settings
@@ -65,12 +66,39 @@ def keep_deadline(customer_id: str, partition: int, change: JourneyChange) -> No
             store(journey_deadlines, customer_id, [change.earliest_deadline, partition])
 
 
+def correct_deadline(customer_id: str, partition: int, change: JourneyChange) -> None:
+    """After a silence check: the entry is the customer's earliest deadline, or none."""
+    if change.open_count == 0 or change.earliest_deadline is None:
+        discard(journey_deadlines, customer_id)
+    elif stored(journey_deadlines, customer_id) != [change.earliest_deadline, partition]:
+        store(journey_deadlines, customer_id, [change.earliest_deadline, partition])
+
+
+def due_checks(partitions: Iterable[int], now: float, idle_advance_s: float
+               ) -> list[tuple[str, int, float]]:
+    """(customer, partition, watermark) for every indexed customer of ``partitions`` whose
+    deadline has passed on its partition's event-time clock."""
+    marks: dict[int, float] = {}
+    for p in partitions:
+        c = stream_clock.get(str(p))
+        if c is not None:
+            marks[p] = stream_watermark(c[0], c[1], now, idle_advance_s)
+    if not marks:
+        return []
+    due = []
+    for customer_id, (deadline, p) in journey_deadlines.items():
+        mark = marks.get(p)
+        if mark is not None and deadline <= mark:
+            due.append((customer_id, p, mark))
+    return due
+
+
 def count_journeys(change: JourneyChange, outputs: list[Output]) -> None:
     if change.opened:
         m.journeys.labels("opened").inc()
     for status in change.closed:
         m.journeys.labels(status).inc()
-    if "dropped" not in change.closed:
+    if DROPPED not in change.closed:
         return  # drop-offs re-sent by a check read again were counted the first time
     for out in outputs:
         if out.kind == DROP_OFF:

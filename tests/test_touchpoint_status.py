@@ -16,10 +16,15 @@ from agents.domain.touchpoint_status import (
     RED,
     StatusConfig,
     Transition,
+    baseline_failure_rate,
     figures,
     level,
     observe,
+    partition_of,
     status_alert,
+    status_level,
+    status_view,
+    with_partition,
 )
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas"
@@ -110,3 +115,22 @@ def test_moments_older_than_the_window_are_not_counted() -> None:
     assert late and t is None and again == st
     _, _, late = observe(st, T0 + 100 - 30, True, CFG)
     assert not late
+
+
+def test_the_page_view_and_the_gauges_read_the_status_through_the_domain() -> None:
+    st, _ = feed(None, T0, 5, 0.5)
+    view = status_view(st, CFG)
+    assert view["status"] == "green" and view["since"] is None and view["transitions"] == 0
+    assert view["judged"] is False and view["baseline"]["failure_rate"] is None
+    assert view["window"]["events"] == 50 and view["window"]["failures"] == 25
+    assert view["window"]["end"] == "2026-09-21T14:13:24.900Z"
+    st, up = feed(st, T0 + 5, 300, 0.05)
+    st, up = feed(st, T0 + 305, 120, 0.40)
+    view = status_view(st, CFG)
+    assert status_level(st) == up[-1].status and view["status"] == LEVELS[up[-1].status]
+    assert view["transitions"] == len(up) and view["since"].endswith("Z")
+    assert baseline_failure_rate(st) == pytest.approx(view["baseline"]["failure_rate"])
+    assert partition_of(st) is None
+    served = with_partition(st, 3)
+    assert partition_of(served) == 3 and partition_of(st) is None  # a new value
+    assert status_view(served, CFG) == view

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.domain.alert_ids import alert_id
-from agents.domain.failed_moment import iso
+from agents.domain.timestamps import iso
 from agents.domain.tunables import default
 
 KIND = "touchpoint-status"
@@ -82,6 +82,14 @@ class Transition:
     seq: int  # the touchpoint's transition number, from 1
     at: float  # event time of the moment that caused it
     figures: Figures
+
+
+# A touchpoint's state (keys short: a table value, serialized on every update):
+#   b  buckets [index, events, failures] of the window, oldest first;  end  latest event time
+#   F, N  baseline failures and moments per bucket (averaged);  k  buckets folded in
+#   bn  moments folded into the baseline;  s  status (GREEN/AMBER/RED);  seq  transitions
+#   since  event time of the last transition;  p  the input partition that serves it
+#   (set by the worker, see :func:`with_partition`)
 
 
 def new_state() -> dict[str, Any]:
@@ -200,4 +208,42 @@ def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfi
         "thresholds": {"amber_ratio": cfg.amber_ratio, "red_ratio": cfg.red_ratio,
                        "min_delta": cfg.min_delta, "hysteresis": cfg.hysteresis},
         "evidence": {"event_ids": [event_id]},
+    }
+
+
+def status_level(st: dict[str, Any]) -> int:
+    """The touchpoint's current status (GREEN, AMBER or RED)."""
+    return int(st["s"])
+
+
+def baseline_failure_rate(st: dict[str, Any]) -> float | None:
+    """The baseline's failure rate as learnt so far (None before its first bucket), judged
+    or not yet."""
+    return st["F"] / st["N"] if st["N"] > 0 else None
+
+
+def with_partition(st: dict[str, Any], partition: int) -> dict[str, Any]:
+    """The state marked with the partition that serves it (the worker's gauge and page
+    show only the touchpoints of the partitions they run)."""
+    return {**st, "p": partition}
+
+
+def partition_of(st: dict[str, Any]) -> int | None:
+    return st.get("p")
+
+
+def status_view(st: dict[str, Any], cfg: StatusConfig) -> dict[str, Any]:
+    """One touchpoint's status for ``GET /touchpoints``."""
+    f = figures(st, cfg)
+    base = baseline_failure_rate(st)
+    return {
+        "status": LEVELS[st["s"]],
+        "since": iso(st["since"]) if st["since"] is not None else None,
+        "transitions": st["seq"],
+        "judged": f.judged,
+        "window": {"end": iso(f.window_end) if st["end"] is not None else None,
+                   "events": f.events, "failures": f.failures,
+                   "failure_rate": round(f.rate, 6)},
+        "baseline": {"failure_rate": round(base, 6) if base is not None else None,
+                     "events": f.baseline_events},
     }

@@ -12,14 +12,15 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
+from agents.domain.customer_view import score_line
 from agents.domain.model_config import ModelConfig
 from agents.domain.report import ReportBuilder
+from agents.domain.timestamps import parse as parse_time
 from streams.offline.jsonl import open_lines, write_jsonl
 from streams.offline.progress import Progress
 from streams.settings import Settings
@@ -56,10 +57,6 @@ def _common(p: argparse.ArgumentParser) -> None:
                         " default: the wall clock")
     p.add_argument("--errors", default=None,
                    help="write invalid lines as JSON Lines here instead of to stderr")
-
-
-def parse_time(text: str) -> float:
-    return datetime.fromisoformat(text.replace("z", "Z")).timestamp()
 
 
 def _open_out(path: str, stack: ExitStack, default: IO[str]) -> IO[str]:
@@ -121,9 +118,7 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
         summary, states = replay(source, s, on_alert=on_alert, on_invalid=on_invalid,
                                  report=builder, clock=clock, progress=bar)
     if getattr(args, "scores", None):
-        write_jsonl(args.scores, ({"customer_id": cid, "score": st["score"],
-                                   "at": st["at"], "moments": st["moments"]}
-                                  for cid, st in sorted(states.items())))
+        write_jsonl(args.scores, (score_line(cid, st) for cid, st in sorted(states.items())))
     print(summary.line(), file=sys.stderr)
     report_path = getattr(args, "report_path", None) if alerts else args.output
     if report_path:
