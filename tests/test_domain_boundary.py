@@ -43,6 +43,7 @@ DOCUMENTS = {
     "body": "an HTTP JSON body this worker answers",
     "answer": "an HTTP JSON body another worker answered",
     "request.query": "an HTTP request's query",
+    "request.headers": "an HTTP request's headers",
     "os.environ": "the environment",
     "options": "Kafka client settings",
 }
