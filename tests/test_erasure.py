@@ -237,3 +237,33 @@ def test_a_later_event_of_an_erased_customer_follows_the_policy(
     assert m.erasure_suppressed.labels(policy)._value.get() == before + 1
     # a customer never erased, and a customer the table knows, are not looked up
     assert asyncio.run(suppression.suppressed(record, first_moment("new"))) is False
+
+
+def test_hashed_alerts_carry_the_hash_as_customer_id_and_key(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents import suppression
+    from agents.domain.moment_processor import Output
+
+    out = Output("failed-moment", "alice", {"customer_id": "alice", "alert_id": "a-1"})
+    assert suppression.alert_record(out) == (b"alice", orjson.dumps(out.value))
+    monkeypatch.setattr(suppression, "settings", replace(suppression.settings,
+                                                         alert_customer_id="hashed"))
+    key, value = suppression.alert_record(out)
+    chash = suppression.hashed("alice")
+    assert key == chash.encode()
+    assert orjson.loads(value) == {"customer_id": chash, "alert_id": "a-1"}
+
+
+def test_a_worker_beyond_loopback_refuses_to_start_without_a_hash_key(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOT_")}
+    env.update(MOT_KAFKA_BOOTSTRAP_SERVERS="kafka.invalid:9092", MOT_STORE="memory://",
+               MOT_DATA_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "streams.worker"], env=env,
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert b"MOT_ERASURE_HASH_KEY_FILE or MOT_ERASURE_HASH_KEY is required" in done.stderr

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from jsonschema import Draft202012Validator, FormatChecker
 
 from agents.domain.circles import in_vicious_circle
@@ -240,6 +241,25 @@ async def test_an_erased_customer_is_gone_and_nobody_else_changed(
         assert repeated["receipt_id"] == receipt["receipt_id"] and repeated["repeat"] is True
         assert repeated["removed"] == receipt["removed"]
         assert repeated["erased_at"] == receipt["erased_at"]
+        # a request under another key (on another partition: b"never-seen" is on 0,
+        # "stranger-1" on 1) is routed to the customer's partition; a bad one is
+        # dead-lettered with its reason
+        stranger = {"schema": "mot.erasure-request/v1", "request_id": "req-unkeyed",
+                    "customer_id": "stranger-1"}
+        await produce(kafka, env["MOT_TOPIC_ERASURE_REQUESTS"],
+                      [(b"never-seen", orjson.dumps(stranger)),
+                       (b"x", b'{"schema": "mot.erasure-request/v1", "customer_id": "x"}')])
+        receipts = await consume(kafka, env["MOT_TOPIC_ERASURE_RECEIPTS"], expect=3,
+                                 timeout=60)
+        unkeyed = receipts[2].json()
+        assert unkeyed["request_id"] == "req-unkeyed" and unkeyed["repeat"] is False
+        assert all(r["entries"] == 0 for r in unkeyed["removed"])
+        partition = DefaultPartitioner()
+        assert unkeyed["partition"] == partition(b"stranger-1", [0, 1], [0, 1]) == 1 \
+            != partition(b"never-seen", [0, 1], [0, 1])
+        dead = await consume(kafka, env["MOT_TOPIC_DEAD_LETTER"], expect=2, timeout=60)
+        assert [(d.headers["mot.reason"], d.headers["mot.detail"]) for d in dead[1:]] == [
+            (b"missing_field", b"request_id")]
 
         # nobody else changed: the offline replay of the input without the customer
         src = tmp_path / "others.jsonl"
