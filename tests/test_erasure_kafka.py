@@ -213,6 +213,10 @@ async def test_an_erased_customer_is_gone_and_nobody_else_changed(
         assert metric_value(first.metrics(), "mot_customers_in_vicious_circle") == \
             sum(in_vicious_circle(st) for st in table.values())
         first.stop()
+        # the erasing worker's RocksDB files were compacted over the key: no copy left
+        files = [f for f in (tmp_path / "first").rglob("*") if f.is_file()]
+        assert any(f.suffix == ".sst" for f in files)
+        assert [f for f in files if VICTIM.encode() in f.read_bytes()] == []
 
         # a worker on an empty disk restores the tables: nothing of the customer comes back
         restored = WorkerProcess({**env, "MOT_DATA_DIR": str(tmp_path / "restored")},

@@ -6,8 +6,9 @@ of the changelog (so compaction removes every earlier record of it, even one who
 write was lost in a crash), drops the key from ``RocksDBStore._key_index`` (private in
 faust-streaming: the LRU of which partition holds a key, filled by reads outside an
 event such as ``GET /customers/{id}``) and compacts the key's range of that partition's
-RocksDB database, so the value is no longer in its files either (a RocksDB delete only
-writes a marker over the old value until a compaction).
+RocksDB database, bottom level included, so neither the value nor the key is in its
+files any more (a RocksDB delete only writes a marker, holding the key, over the old
+value until a compaction rewrites the files).
 
 Why: a customer's right to be forgotten (``agents/erasure.py``). Upstream candidate: a
 ``Table.erase(key)`` that tombstones unconditionally and purges the store.
@@ -25,6 +26,11 @@ from faust import current_event
 from faust.stores import rocksdb as rocksdb_store
 
 from streams.faust_ext.changelog_writer import writer_of
+
+try:
+    from rocksdict import BottommostLevelCompaction, CompactOptions
+except ImportError:  # pragma: no cover - the memory store needs no RocksDB
+    BottommostLevelCompaction = CompactOptions = None
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +54,21 @@ def erase(table: Any, key: Any) -> int:
     data._key_index.pop(k, None)
     writer_of(table.app).add_encoded(table, partition, k, None)
     try:
-        db.flush()
-        db.compact_range(k, k + b"\x00")
+        _purge(db, k)
     except Exception:  # compaction is best effort: RocksDB compacts the range later anyway
         log.warning("could not compact %s[%s] after an erasure", table.name, partition,
                     exc_info=True)
     return 1 if found else 0
+
+
+def _purge(db: Any, key: bytes) -> None:
+    """Flush the memtable and rewrite every file holding ``key``, the bottom level too:
+    without ``force`` RocksDB may just move a file down a level, the delete marker (which
+    holds the key) and older values with it."""
+    db.flush()
+    if CompactOptions is None:
+        db.compact_range(key, key + b"\x00")
+        return
+    options = CompactOptions()
+    options.set_bottommost_level_compaction(BottommostLevelCompaction.force())
+    db.compact_range(key, key + b"\x00", options)
