@@ -81,6 +81,34 @@ TOPICS = Section("Topics", (
     T("topic_alerts_drop_off", str, "mot.alerts.drop-off", "name", "drop-off alerts"),
     T("topic_alerts_touchpoint_status", str, "mot.alerts.touchpoint-status", "name",
       "touchpoint andon transitions"),
+    T("topic_erasure_requests", str, "mot.erasure-requests", "name",
+      "input: right-to-be-forgotten requests (`mot forget`, or any producer keyed by "
+      "customer; see [privacy](privacy.md))"),
+    T("topic_erasure_receipts", str, "mot.erasure-receipts", "name",
+      "one receipt per handled erasure request"),
+))
+
+_PRIVACY = "[privacy](privacy.md)"
+ERASURE = Section("Erasure and privacy", (
+    T("erasure_hash_key_file", str, "", "path",
+      "file holding the key of the keyed hash (HMAC-SHA256) that stands for an erased "
+      "customer in receipts, the suppression list and hashed alerts; read first",
+      "a key (file or `MOT_ERASURE_HASH_KEY`) is required unless every broker is on "
+      "loopback"),
+    T("erasure_hash_key", str, "", "secret",
+      "the same key given inline, when there is no key file; with neither and every broker "
+      "on loopback, a fixed key for local use only (see " + _PRIVACY + ")"),
+    T("erasure_suppression_s", float, 30 * DAY, "s",
+      "how long after an erasure the customer's later events follow "
+      "`MOT_ERASURE_POLICY`", "≥ 0"),
+    T("erasure_policy", str, "dead-letter", "name",
+      "what happens to a later event of an erased customer during the suppression period: "
+      "`dead-letter` (reason `erased`, payload not copied), `drop-counted` (dropped, "
+      "counted in `mot_erasure_suppressed_total`), `accept` (a new, empty state)",
+      "one of those three"),
+    T("alert_customer_id", str, "plain", "name",
+      "the `customer_id` (and record key) of the customer alerts: `plain`, or `hashed` "
+      "(the keyed hash)", "`plain` or `hashed`"),
 ))
 
 WORKER = Section("Worker and web port", (
@@ -181,7 +209,7 @@ WEB_ACCESS = Section("Web access", (
 # Every tunable, runtime and model, in the order they are documented.
 SECTIONS: tuple[Section, ...] = merge_sections(
     (KAFKA, TOPICS, WORKER, WEB_ACCESS, DELIVERY, INPUT, *MODEL, JOURNEY_TIMERS, ANDON_BATCHING,
-     REPLAY))
+     ERASURE, REPLAY))
 TUNABLES: Mapping[str, Tunable] = MappingProxyType(
     {t.name: t for s in SECTIONS for t in s.tunables})
 
@@ -270,6 +298,7 @@ class _SettingsMethods:
             problems.append("MOT_VIRTUOUS_MOMENTS must be >= 1 and MOT_VIRTUOUS_QUIET_DAYS >= 0")
         problems.extend(self._journey_problems())
         problems.extend(self._web_access_problems())
+        problems.extend(self._erasure_problems())
         if problems:
             raise SettingsError("; ".join(problems))
 
@@ -287,6 +316,16 @@ class _SettingsMethods:
                             "or SCRAM-SHA-512")
         if not self.kafka_sasl_username:
             problems.append("MOT_KAFKA_SASL_USERNAME is required with a SASL protocol")
+        return problems
+
+    def _erasure_problems(self) -> list[str]:
+        problems = []
+        if self.erasure_suppression_s < 0:
+            problems.append("MOT_ERASURE_SUPPRESSION_S must be >= 0")
+        if self.erasure_policy not in ("dead-letter", "drop-counted", "accept"):
+            problems.append("MOT_ERASURE_POLICY must be dead-letter, drop-counted or accept")
+        if self.alert_customer_id not in ("plain", "hashed"):
+            problems.append("MOT_ALERT_CUSTOMER_ID must be plain or hashed")
         return problems
 
     def _journey_problems(self) -> list[str]:

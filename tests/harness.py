@@ -47,6 +47,8 @@ def service_env(bootstrap: str, data_dir: Path, **overrides: Any) -> dict[str, s
         MOT_TOPIC_ALERTS_CIRCLES=f"t-{tag}.alerts.circles",
         MOT_TOPIC_ALERTS_DROP_OFF=f"t-{tag}.alerts.drop-off",
         MOT_TOPIC_ALERTS_TOUCHPOINT_STATUS=f"t-{tag}.alerts.touchpoint-status",
+        MOT_TOPIC_ERASURE_REQUESTS=f"t-{tag}.erasure-requests",
+        MOT_TOPIC_ERASURE_RECEIPTS=f"t-{tag}.erasure-receipts",
         MOT_PARTITIONS="2",
         MOT_STORE="rocksdb://",
         MOT_DATA_DIR=str(data_dir),
