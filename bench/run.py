@@ -313,7 +313,15 @@ async def latency(c: Contestant, bootstrap: str, topic: str, out_topic: str, rat
                 i += 1
             await asyncio.sleep(0.002)
         await producer.flush()
-        await asyncio.sleep(3)
+        # Until the answers stop coming (a contestant that is slow to start answers late),
+        # at most the receiver's own deadline.
+        seen, quiet = -1, 0
+        while not receiver.done() and quiet < 3:
+            await asyncio.sleep(1)
+            if latencies and len(latencies) == seen:
+                quiet += 1
+            else:
+                seen, quiet = len(latencies), 0
         receiver.cancel()
         warm = latencies[len(latencies) // 5:]  # drop the first fifth: start-up
         if len(warm) < 5:
