@@ -111,6 +111,23 @@ class Settings:
     touchpoint_hysteresis: float = 0.8
     touchpoint_flush_s: float = 1.0
     touchpoint_batch_max: int = 1000
+    # --- Offline replay at scale (mot replay / mot report; docs/replay.md) -------------
+    # Plain fields, kept together at the end: checked by the replay command itself.
+    # Customers' states each replay worker keeps in memory (an LRU, count of customers);
+    # the rest spill to a temporary RocksDB store. Memory ~ this x workers x state size.
+    replay_cache_customers: int = 20_000
+    # Directory for the spill store and the workers' scratch files ("" = system temp).
+    replay_spill_dir: str = ""
+    # Replay worker processes (count); 0 = os.cpu_count(). --workers overrides it.
+    replay_workers: int = 0
+    # Records per message from the replay parent to a worker (count).
+    replay_chunk_events: int = 1024
+    # At the end of the input, move each partition's clock on as the stream's idle
+    # advance (MOT_JOURNEY_IDLE_ADVANCE_S) would by the replay's clock (bool).
+    replay_idle_advance: bool = False
+    # Run the stream's silence check (drop-offs of journeys gone silent) in replay (bool);
+    # off matches a worker whose MOT_JOURNEY_CHECK_INTERVAL_S timer never fires.
+    replay_silence_checks: bool = True
 
     @property
     def half_life_s(self) -> float:
