@@ -91,8 +91,12 @@ class Summary:
             f"{self.duplicates:,} duplicates, {self.invalid:,} invalid"
             + (f" ({reasons})" if reasons else "")
             + f", {sum(self.alerts_by_kind.values()):,} alerts" + (f" ({kinds})" if kinds else "")
-            + f", {self.out_of_order:,} out of event-time order; {self.customers:,} customers;"
-            f" peak RSS {self.peak_rss_mb:,.0f} MB"
+            + f", {self.out_of_order:,} out of event-time order; {self.customers:,} customers"
+            f" ({self.spilled:,} state spills); {self.workers} worker"
+            + ("s" if self.workers != 1 else "")
+            + f"; peak RSS {self.peak_rss_mb:,.0f} MB"
+            + (f" (largest worker {self.worker_peak_rss_mb:,.0f} MB)"
+               if self.worker_peak_rss_mb else "")
         )
 
 
