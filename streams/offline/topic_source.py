@@ -70,7 +70,8 @@ class TopicSource:
 
         from streams.kafka.clients import client_options
 
-        consumer = AIOKafkaConsumer(**client_options(self.s), group_id=None,
+        # subscribed first, so the client keeps the topic's metadata; then assigned by hand
+        consumer = AIOKafkaConsumer(self.topic, **client_options(self.s), group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     max_partition_fetch_bytes=1 << 20)
         await consumer.start()
@@ -79,12 +80,14 @@ class TopicSource:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.timeout_s
             while not parts:
-                await consumer.topics()  # refreshes the cluster metadata
                 parts = consumer.partitions_for_topic(self.topic)
                 if not parts:
                     if loop.time() > deadline:
                         raise LookupError(f"topic {self.topic} not found")
+                    if self.topic not in await consumer.topics():
+                        raise LookupError(f"topic {self.topic} not found")
                     await asyncio.sleep(0.2)
+            consumer.unsubscribe()
             tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
