@@ -18,6 +18,9 @@ from typing import Any
 
 import orjson
 
+MEMTABLE_BYTES = 8 << 20
+BLOCK_CACHE_BYTES = 8 << 20
+
 
 class CustomerStates:
     """customer id → state, at most ``capacity`` of them in memory."""
@@ -35,10 +38,17 @@ class CustomerStates:
 
     def _store(self) -> Any:
         if self._db is None:
-            from rocksdict import Options, Rdict, WriteOptions
+            from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteOptions
 
             self._dir = Path(tempfile.mkdtemp(prefix="mot-replay-", dir=self._spill_dir))
-            self._db = Rdict(str(self._dir / "states"), Options(raw_mode=True))
+            opts = Options(raw_mode=True)
+            opts.set_write_buffer_size(MEMTABLE_BYTES)  # RocksDB's own memory, bounded too
+            opts.set_max_write_buffer_number(2)
+            table = BlockBasedOptions()
+            table.set_block_cache(Cache(BLOCK_CACHE_BYTES))
+            table.set_bloom_filter(10, False)  # most look-ups are of new customers: misses
+            opts.set_block_based_table_factory(table)
+            self._db = Rdict(str(self._dir / "states"), opts)
             wo = WriteOptions()
             wo.disable_wal = True  # a scratch store: nothing to recover after a crash
             self._db.set_write_options(wo)
