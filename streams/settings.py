@@ -171,6 +171,24 @@ INPUT = Section("Input limits and time policy", (
 REPLAY = Section("Offline replay", (
     T("replay_reorder_buffer", int, 100_000, "count",
       "`mot replay`/`report`: records held to put a file in event-time order", "≥ 0"),
+    T("replay_cache_customers", int, 20_000, "count",
+      "customers' states each replay worker keeps in memory; the rest spill to a temporary "
+      "RocksDB store (memory ≈ this × workers × state size)", "≥ 1"),
+    T("replay_spill_dir", str, "", "path",
+      "directory of the spill store and the workers' scratch files; empty: the system's "
+      "temporary directory"),
+    T("replay_workers", int, 0, "count",
+      "replay worker processes (customers hashed over them as the topic's partitioner "
+      "does); `0`: every core; `--workers` overrides it", "≥ 0"),
+    T("replay_chunk_events", int, 1024, "count",
+      "records per message from the replay parent to a worker", "≥ 1"),
+    T("replay_idle_advance", bool, False, "switch",
+      "at the end of the input, move each partition's clock on as the stream's "
+      "`MOT_JOURNEY_IDLE_ADVANCE_S` would by the replay's clock (now or `--as-of`), so "
+      "journeys still open then drop off as silent (see [replay](replay.md))"),
+    T("replay_silence_checks", bool, True, "switch",
+      "run the stream's silence check in replay (drop-offs of journeys gone silent); "
+      "`false` matches a worker whose check never fires"),
 ))
 
 JOURNEY_TIMERS = Section("Journeys and drop-off attribution", (

@@ -83,6 +83,7 @@ def worker(kafka: str, tmp_path: Path):
     # The silence timer drops journeys by the stream's wall-clock-driven watermark, which
     # no file holds; off here, so both sides see only what the records decide.
     env["MOT_JOURNEY_CHECK_INTERVAL_S"] = "86400"
+    env["MOT_REPLAY_SILENCE_CHECKS"] = "0"  # the replay side: no silence check either
     w = WorkerProcess(env, tmp_path / "worker.log")
     w.start()
     yield w
