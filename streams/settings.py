@@ -304,6 +304,10 @@ class _SettingsMethods:
             problems.append("MOT_DEDUPE_WINDOW and MOT_RECENT_MOMENTS must be >= 0")
         if self.replay_reorder_buffer < 0:
             problems.append("MOT_REPLAY_REORDER_BUFFER must be >= 0")
+        if self.replay_workers < 0:
+            problems.append("MOT_REPLAY_WORKERS must be >= 0")
+        if self.replay_cache_customers < 1 or self.replay_chunk_events < 1:
+            problems.append("MOT_REPLAY_CACHE_CUSTOMERS and MOT_REPLAY_CHUNK_EVENTS must be >= 1")
         if self.vicious_failures < 1 or self.vicious_window_h <= 0:
             problems.append("MOT_VICIOUS_FAILURES must be >= 1 and MOT_VICIOUS_WINDOW_H > 0")
         if self.vicious_red_failures < self.vicious_failures:

@@ -209,7 +209,7 @@ def run(
         clock = (lambda: as_of) if as_of is not None else time.time  # type: ignore[assignment,return-value]
     summary = Summary(workers=max(1, workers))
     started = time.perf_counter()
-    merger = Merger(on_alert, on_invalid, StatusConfig.from_settings(s), clock, report)
+    merger = Merger(on_alert, on_invalid, cfg.status, clock, report)
 
     def late() -> None:
         summary.out_of_order += 1
@@ -296,7 +296,7 @@ class Merger:
                 self.andon[touchpoint] = st
             if transition is not None:
                 alert = status_alert(touchpoint, transition, event_id, self.cfg, self.clock())
-                self.alerts_by_kind[STATUS] = self.alerts_by_kind.get(STATUS, 0) + 1
+                self.alerts_by_kind[alert["kind"]] = self.alerts_by_kind.get(alert["kind"], 0) + 1
                 if self.report is not None:
                     self.report.add_alerts([Output(STATUS, touchpoint, alert)])
                 on_alert(STATUS, orjson.dumps(alert))

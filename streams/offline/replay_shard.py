@@ -10,8 +10,9 @@ does, by the same domain functions:
   of each customer's earliest ``last moment + timeout``, written when a journey opens;
 * the silence check (``agents/silent_journeys.py``): once the partition's watermark
   (:func:`agents.domain.journeys.stream_watermark`) reaches a customer's indexed deadline,
-  :func:`agents.domain.journeys.expire_journeys` and
-  :func:`agents.domain.drop_off.drop_off_alert`, and the index entry is corrected. The
+  the customer's check runs through
+  :func:`agents.domain.moment_processor.process_silence_check`, as the stream's does, and
+  the index entry is corrected. The
   stream runs it from a timer; here it runs after every record, on the record's
   partition, so it does not depend on how fast the file goes through.
 
@@ -30,12 +31,9 @@ from functools import lru_cache
 import orjson
 from aiokafka.partitioner import murmur2
 
-from agents.domain.drop_off import KIND as DROP_OFF
-from agents.domain.drop_off import drop_off_alert
-from agents.domain.journeys import KEY as JOURNEYS
-from agents.domain.journeys import expire_journeys, stream_watermark
+from agents.domain.journeys import stream_watermark
 from agents.domain.model_config import ModelConfig
-from agents.domain.moment_processor import Output, Processed, process_record
+from agents.domain.moment_processor import Output, Processed, process_record, process_silence_check
 from agents.domain.report import ReportBuilder
 from streams.offline.replay_store import CustomerStates
 
@@ -170,22 +168,10 @@ class Shard:
             deadline, cid = heapq.heappop(heap)
             if self._deadline.get(cid) != deadline:
                 continue  # superseded or removed entry
-            state = self.states.get(cid)
-            js, change = expire_journeys(state.get(JOURNEYS) if state else None, mark,
-                                         cfg.journeys)
-            outputs = [
-                Output(DROP_OFF, cid, drop_off_alert(
-                    cid, d, cfg.journeys, cfg.quality.failed_threshold,
-                    cfg.quality.red_quality, now))
-                for d in change.dropped
-            ]
-            if state is not None and change.dropped:
-                new = dict(state)
-                if js is None:
-                    new.pop(JOURNEYS, None)
-                else:
-                    new[JOURNEYS] = js
-                self.states.put(cid, new)
+            checked = process_silence_check(self.states.get(cid), cid, mark, cfg, now)
+            change, outputs = checked.journeys, checked.outputs
+            if checked.state is not None:
+                self.states.put(cid, checked.state)
             if change.open_count == 0 or change.earliest_deadline is None:
                 del self._deadline[cid]
             else:
