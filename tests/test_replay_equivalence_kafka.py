@@ -134,13 +134,16 @@ async def test_replay_and_the_kafka_pipeline_give_the_same_alerts_and_scores(
 
     expected: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in PREDICTED}
     for a in offline:
-        expected.setdefault(kind_of(a), {})[a["alert_id"]] = a
+        if kind_of(a) != STATUS:
+            expected.setdefault(kind_of(a), {})[a["alert_id"]] = a
     # Every kind a replay decides, each present in the input. Silent journeys are not
     # compared: they are dropped by the worker's timer on the stream's wall-clock-driven
     # watermark, which no file holds (off here, see the fixture); with it off neither
-    # side drops one. Touchpoint status is not predicted by a replay at all (its batches
-    # of moments from both partitions meet in an order the workers' timing decides):
-    # for it, only one content per id and transitions numbered 1..n per touchpoint.
+    # side drops one. Touchpoint status: the replay judges each touchpoint's moments in
+    # input order, the stream's andon in the order the workers' batches from both
+    # partitions meet, which timing decides; on this traffic it is not compared (the
+    # scenario of tests/test_replay_all_alerts_kafka.py is), only one content per id and
+    # transitions numbered 1..n per touchpoint.
     for kind in (FAILED_MOMENT, VICIOUS, VIRTUOUS, ABANDONED):
         assert expected[kind], f"no {kind} alert in the input"
     assert not expected[SILENT] and set(expected) == set(PREDICTED), set(expected)
