@@ -297,9 +297,10 @@ async def latency(c: Contestant, bootstrap: str, topic: str, out_topic: str, rat
                         if eid in sent_at:
                             latencies.append(now - sent_at.pop(eid))
 
-        # warm up until the contestant answers, then measure
+        # warm up until the contestant answers, then measure; a contestant without a health
+        # page (Quix) may join its group late, so answers are awaited up to 3 minutes
         t_begin = time.monotonic()
-        receiver = asyncio.ensure_future(receive(t_begin + seconds + 60))
+        receiver = asyncio.ensure_future(receive(t_begin + seconds + 180))
         i = 0
         while True:
             elapsed = time.monotonic() - t_begin
