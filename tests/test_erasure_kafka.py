@@ -13,8 +13,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,11 +25,11 @@ from jsonschema import Draft202012Validator, FormatChecker
 from agents.domain.circles import in_vicious_circle
 from schemas import schema_path
 from tests.harness import (
-    REPO,
     WorkerProcess,
     consume,
     event_record,
     metric_value,
+    mot,
     produce,
     service_env,
 )
@@ -75,10 +73,6 @@ def other_events(phase: int) -> list[dict[str, Any]]:
                           **signal))
     return out
 
-
-def mot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, timeout=300)
 
 
 def changelog(env: dict[str, str], table: str) -> str:

@@ -11,38 +11,27 @@ stream's watermark is its partitions' latest event times, as in the replay.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from streams.settings import Settings
 from tests import replay_scenario as scen
-from tests.harness import REPO, WorkerProcess, consume, latest_by_key, service_env
+from tests.harness import (
+    WorkerProcess,
+    consume,
+    isolated_env,
+    latest_by_key,
+    mot,
+)
 
 pytestmark = pytest.mark.kafka
 
 KINDS = ("failed-moment", "vicious-circle", "virtuous-circle", "drop-off", "touchpoint-status")
 
 
-def mot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, timeout=300)
-
-
-def isolated_env(kafka: str, data_dir: Path) -> dict[str, str]:
-    """The harness' environment, with every alert topic of the settings made private."""
-    env = service_env(kafka, data_dir)
-    for f in fields(Settings):
-        var = "MOT_" + f.name.upper()
-        if f.name.startswith("topic_alerts_") and var not in env:
-            env[var] = f"{env['MOT_APP_ID']}.{f.name}"
-    return env
 
 
 def ids_by_kind(alerts: list[dict[str, Any]]) -> dict[str, set[str]]:

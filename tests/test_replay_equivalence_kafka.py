@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,6 @@ import pytest
 
 from agents.domain.circles import VICIOUS, VIRTUOUS
 from agents.domain.failed_moment import KIND as FAILED_MOMENT
-from streams.settings import Settings
 from tests.faults.scenario import (
     ABANDONED,
     PREDICTED,
@@ -33,26 +29,19 @@ from tests.faults.scenario import (
     make_events,
     report,
 )
-from tests.harness import REPO, WorkerProcess, consume, latest_by_key, service_env
+from tests.harness import (
+    WorkerProcess,
+    consume,
+    isolated_env,
+    latest_by_key,
+    mot,
+)
 from tests.test_replay import SAMPLE
 
 pytestmark = pytest.mark.kafka
 GENERATED = 2400  # events of the fault tests' traffic, after the sample
 
 
-def mot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, timeout=300)
-
-
-def isolated_env(kafka: str, data_dir: Path) -> dict[str, str]:
-    """The harness' environment, with every alert topic of the settings made private."""
-    env = service_env(kafka, data_dir)
-    for f in fields(Settings):
-        var = "MOT_" + f.name.upper()
-        if f.name.startswith("topic_alerts_") and var not in env:
-            env[var] = f"{env['MOT_APP_ID']}.{f.name}"
-    return env
 
 
 async def all_alerts(kafka: str, env: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
