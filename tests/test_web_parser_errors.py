@@ -5,6 +5,7 @@ has for it, the connection is closed, and the server goes on answering."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -82,9 +83,17 @@ async def server() -> AsyncIterator[int]:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-async def test_a_request_the_parser_refuses_gets_a_json_4xx(server: int, case: str) -> None:
+async def test_a_request_the_parser_refuses_gets_a_json_4xx(
+        server: int, case: str, caplog: pytest.LogCaptureFixture) -> None:
     request, want, error = CASES[case]
-    status, headers, body = await asyncio.to_thread(raw, server, request)
+    with caplog.at_level(logging.DEBUG):
+        status, headers, body = await asyncio.to_thread(raw, server, request)
+        await asyncio.sleep(0.05)
+    refused = [r for r in caplog.records if "refused a request" in r.getMessage()]
+    assert [r.levelno for r in refused] == [logging.WARNING], "one warning per refusal"
+    assert error in refused[0].getMessage() and refused[0].exc_info is None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not any(b in r.getMessage() for r in caplog.records for b in ("zzz", "uuu", "vvv"))
     assert status == want, (case, body[:200])
     assert headers["Content-Type"] == "application/json; charset=utf-8"
     answer = orjson.loads(body)

@@ -15,8 +15,10 @@ method) never reaches the application. aiohttp answers it from ``handle_error`` 
 ``text/plain`` 400 before any route or middleware runs, so ``json_errors_middleware``
 (``streams.web_auth``) cannot see it. Here the same refusal is a JSON ``{"error",
 "detail"}`` with the status HTTP has for it (431 header fields too large, 414 request
-target too long, else 400); the connection is closed as aiohttp does, and aiohttp still
-logs the refusal. A handler that raises (500) or times out (504) is answered in JSON too.
+target too long, else 400); the connection is closed as aiohttp does. A refusal is
+logged as one WARNING line naming its ``error`` (aiohttp logs an ERROR with a traceback
+quoting the request's bytes); a handler's failure keeps aiohttp's ERROR with the
+traceback. A handler that raises (500) or times out (504) is answered in JSON too.
 The detail never echoes the request's bytes back.
 
 The parser says "line too long" for the request target and for a header alike; the
@@ -101,9 +103,18 @@ class JsonErrorRequestHandler(RequestHandler):
     def handle_error(self, request: Any, status: int = 500,
                      exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
-        # aiohttp's own: logs, and raises if part of a response was already sent
-        super().handle_error(request, status, exc, message)
         code, error, detail = refusal(status, exc, self.max_field_size)
+        if code >= 500:
+            # a fault of the worker: aiohttp's own log line, with the traceback
+            self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
+        else:
+            # the client's fault, common from scanners: one line, no traceback, and none
+            # of the request's bytes (aiohttp's message quotes up to 100 of them)
+            self.logger.warning("refused a request from %s: %s (%d)",
+                                request.remote, error, code)
+        if request.writer.output_size > 0:  # part of a response is out: no second one
+            raise ConnectionError("Response is sent already, cannot send another response "
+                                  "with the error message")
         response = json_response(code, {"error": error, "detail": detail})
         response.force_close()
         return response
