@@ -257,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     p_forget.add_argument("--requested-by", default=None,
                           help="who files the requests (kept in the request, not the receipt)")
     offline.add_parsers(sub)
+    from streams.rules_publish import add_parser as add_rules_parser
+
+    add_rules_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "worker":
         try:
@@ -278,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
             return offline.run_replay(args, s, alerts=args.command == "replay")
         if args.command == "produce":
             return offline.run_produce(args, s)
+        if args.command == "rules":
+            from streams.rules_publish import run_rules
+
+            return run_rules(args, s)
         if args.command == "backtest":
             from streams.offline.backtest import run_backtest
 

@@ -189,3 +189,56 @@ def test_a_change_of_rules_carries_scores_and_open_circles_on_without_recomputat
     # opening length), and its chain goes on: the fourth failure is not a new circle
     assert not [a for a in out if a["kind"] == "vicious-circle" and a["lifecycle"] == "opened"]
     assert states["c-1"]["c"]["vo"]["n"] == circle["vo"]["n"]
+
+
+def test_a_worker_learns_a_version_refuses_an_invalid_one_and_keeps_its_rules() -> None:
+    from agents.domain.rules import learn
+
+    book = RuleBook(BASE)
+    v2 = parse_rules({"version": "v2", "effective_from": "2026-06-01T08:00:00Z",
+                      "failed_threshold": -0.1}, BASE)
+    raw = orjson.dumps(v2.document())
+    first = learn(book, raw, T0 - 3600)
+    assert first.rules is not None and not first.late and book.at(T0).version == "v2"
+    assert learn(book, raw, T0 + 10) == type(first)()  # the same record again: nothing
+    for bad in (b"", b"\xff\xfe", b"version: [unclosed", b"not: a rules document",
+                orjson.dumps({"version": "v3", "failed_threshold": 7})):
+        outcome = learn(book, bad, T0)
+        assert outcome.refused == "invalid" and outcome.rules is None, bad
+    assert "rules.failed_threshold" in learn(
+        book, orjson.dumps({"version": "v3", "failed_threshold": 7}), T0).detail
+    conflict = learn(book, orjson.dumps({**v2.document(), "failed_threshold": -0.3}), T0)
+    assert conflict.refused == "conflict"
+    assert [r.version for r in book.versions()] == [ENV_VERSION, "v2"]
+    assert book.at(T0).config.quality.failed_threshold == -0.1
+
+
+def test_a_version_learnt_late_starts_after_the_events_already_scored() -> None:
+    from agents.domain.rules import learn
+
+    book = RuleBook(BASE)
+    v2 = parse_rules({"version": "v2", "effective_from": "2026-06-01T08:00:00Z"}, BASE)
+    scored = T0 + 600  # this worker scored events up to ten minutes past effective_from
+    outcome = learn(book, orjson.dumps(v2.document()), scored)
+    assert outcome.late and outcome.rules is not None
+    assert book.at(scored).version == ENV_VERSION  # what was scored keeps its version
+    assert book.at(scored + 0.001).version == "v2"
+    assert book.at(T0 + 1).version == ENV_VERSION
+
+
+def test_publish_refuses_an_effective_from_inside_the_lead_and_sets_one_when_absent() -> None:
+    from streams.rules_publish import prepared
+
+    s = Settings.from_env({"MOT_RULES_MIN_LEAD_S": "60"})
+    now = T0 - 30
+    with pytest.raises(InvalidRules) as caught:
+        prepared("version: v2\neffective_from: 2026-06-01T08:00:00Z\n", s, now)
+    assert caught.value.field == "effective_from"
+    assert prepared("version: v2\neffective_from: 2026-06-01T08:00:00Z\n", s,
+                    T0 - 60).effective_from == T0
+    set_now = prepared("version: v2\nfailed_threshold: -0.1\n", s, now)
+    assert set_now.effective_from == now + 60
+    assert set_now.document()["failed_threshold"] == -0.1
+    assert len(set_now.document()) == len(TUNABLES) + 2  # the complete document is sent
+    with pytest.raises(InvalidRules, match=r"^rules\.failed_threshold: "):
+        prepared("version: v2\nfailed_threshold: 2\n", s, now)

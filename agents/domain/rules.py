@@ -329,3 +329,42 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--schema"]:
         sys.exit("usage: python -m agents.domain.rules --schema > schemas/rules.v1.schema.json")
     sys.stdout.write(json.dumps(rules_schema(), indent=2, ensure_ascii=False) + "\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Learnt:
+    """What one record of the rules topic did to a worker's :class:`RuleBook`."""
+
+    rules: Rules | None = None  # the version now known (None: refused, or known already)
+    refused: str | None = None  # why it was ignored: "invalid" or "conflict"
+    detail: str = ""
+    late: bool = False  # it arrived after events it would have applied to were scored
+
+
+def learn(book: RuleBook, raw: bytes | None, scored_up_to: float) -> Learnt:
+    """Apply one record of the rules topic to ``book`` (in place), as every worker does.
+
+    An invalid document, or a known version with other values, is refused: the book is
+    unchanged. A version whose ``effective_from`` is at or before ``scored_up_to`` (the
+    latest event time this worker has scored) is *late*: it applies from just after
+    ``scored_up_to`` instead, so no event already scored changes version (docs/rules.md).
+    """
+    try:
+        if not raw:
+            raise InvalidRules("", "an empty record is not a rules document")
+        rules = parse_rules(load_document(raw.decode("utf-8")), book.base)
+    except UnicodeDecodeError as exc:
+        return Learnt(refused="invalid", detail=f"rules: not UTF-8 ({exc.reason})")
+    except InvalidRules as exc:
+        return Learnt(refused="invalid", detail=str(exc))
+    known = book.get(rules.version)
+    if known is not None:
+        if known.same_rules(rules):
+            return Learnt()
+        return Learnt(refused="conflict", detail=f"rules.version: {rules.version!r} is "
+                      "already known with other values; the first one is kept")
+    late = rules.applies_from <= scored_up_to
+    if late:
+        rules = replace(rules, applies_from=math.nextafter(scored_up_to, math.inf))
+    book.add(rules)
+    return Learnt(rules=rules, late=late)
