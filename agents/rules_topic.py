@@ -29,6 +29,7 @@ from agents.domain.rules import RuleBook, env_rules, learn
 from agents.domain.timestamps import iso
 from streams import metrics as m
 from streams.app import app, settings
+from streams.topics import rules_topic
 from streams.web import page
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ async def _read_once() -> None:
     from streams.kafka.admin import ensure_topics
     from streams.kafka.clients import client_options
 
-    topic = settings.topic_rules
+    topic = rules_topic.get_topic_name()
     log.info("reading the rules topic %s", topic)
     await ensure_topics(settings, [topic])
     # subscribed first, so that the client keeps the topic's metadata; then assigned by hand
