@@ -164,5 +164,15 @@ def test_a_published_version_applies_from_its_effective_from_and_survives_a_kill
         assert {(a["event_id"], a["rules_version"]) for a in third} == {
             (f"{c}-c{i}", "lower-threshold") for c in CUSTOMERS for i in range(3)}
         assert "ignored, rules kept" in worker.log_tail(400)
+
+        # the same change backtested on the topic's history: the mild moments from
+        # effective_from on are the failed-moment alerts only the new rules raise
+        done = mot(env, "backtest", "--from-topic", "--rules", str(rules), "--json",
+                   "--workers", "1")
+        assert done.returncode == 0, done.stderr
+        diff = orjson.loads(done.stdout)
+        only_new = {r["kind"]: r["only_new"] for r in diff["by_kind"]}
+        assert only_new.get("failed-moment") == len(CUSTOMERS) * 2 * 2
+        assert diff["counts"]["only_old"] == 0
     finally:
         worker.stop()
