@@ -100,7 +100,10 @@ async def _read_once() -> None:
 
     topic = rules_topic.get_topic_name()
     log.info("reading the rules topic %s", topic)
-    await ensure_topics(settings, [topic])
+    try:
+        await ensure_topics(settings, [topic])
+    except Exception as exc:  # no Create permission: the operator made it (docs/security.md)
+        log.warning("could not ensure the rules topic %s exists (%s); reading it", topic, exc)
     # subscribed first, so that the client keeps the topic's metadata; then assigned by hand
     consumer = AIOKafkaConsumer(topic, **client_options(settings), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
