@@ -43,21 +43,26 @@ from agents.domain.touchpoint_status import (
     with_partition,
 )
 from agents.domain.touchpoint_status import status_alert as build_status_alert
+from agents.rules_topic import rules_book, wait_loaded
 from streams import metrics as m
-from streams.app import app, model, settings
+from streams.app import app, settings
 from streams.faust_ext.table_access import store, stored
 from streams.partition_routing import same_worker
 from streams.topics import raw_topic, touchpoint_status_alerts_topic
 from streams.web import page, web_guard
 
 log = logging.getLogger(__name__)
-status_config = model.status
 
 observations_topic = raw_topic(f"{settings.app_id}-touchpoint-observations", internal=True)
 touchpoint_status = app.Table("touchpoint-status", default=None, key_type=str,
                               partitions=settings.partitions)
 
 observations = ObservationBuffer(settings.touchpoint_batch_max)
+
+
+def status_now() -> Any:
+    """The andon's settings of the rules that apply now (for the views and gauges)."""
+    return rules_book().at(time.time()).config.status
 
 
 async def observe_moment(done: Processed) -> None:
@@ -99,14 +104,15 @@ async def judge(event: Any) -> None:
     st = stored(touchpoint_status, touchpoint)
     changed = False
     for at, failed, event_id in decode_batch(msg.value):
-        st, transition, late = observe(st, at, failed, status_config)
+        version = rules_book().at(at).config  # the rules of the moment's event time
+        st, transition, late = observe(st, at, failed, version.status)
         if late:
             m.touchpoint_observations_late.inc()
             continue
         changed = True
         if transition is not None:
-            alert = build_status_alert(touchpoint, transition, event_id, status_config,
-                                       time.time())
+            alert = build_status_alert(touchpoint, transition, event_id, version.status,
+                                       time.time(), version.rules_version)
             await touchpoint_status_alerts_topic.send(key=touchpoint.encode(),
                                                       value=orjson.dumps(alert))
             m.alerts_emitted.labels(KIND).inc()
@@ -118,6 +124,7 @@ async def judge(event: Any) -> None:
 
 @app.agent(observations_topic, name="touchpoint-andon")
 async def touchpoint_andon(stream: AsyncIterable[Any]) -> None:
+    await wait_loaded()
     async for event in stream.events():  # type: ignore[attr-defined]
         try:
             await judge(event)
@@ -160,7 +167,7 @@ class TouchpointCollector:
         try:
             for touchpoint, st in local_statuses():
                 status.add_metric([touchpoint], status_level(st))
-                rate.add_metric([touchpoint], figures(st, status_config).rate)
+                rate.add_metric([touchpoint], figures(st, status_now()).rate)
                 baseline = baseline_failure_rate(st)
                 if baseline is not None:
                     base.add_metric([touchpoint], baseline)
@@ -188,7 +195,7 @@ async def _peer(url: str) -> dict[str, Any] | None:
 @page("/touchpoints")
 async def touchpoints_page(web: Any, request: Any) -> Any:
     """Every touchpoint's current status, from every worker of the group."""
-    mine = {tp: status_view(st, status_config) for tp, st in local_statuses()}
+    mine = {tp: status_view(st, status_now()) for tp, st in local_statuses()}
     me = str(app.conf.canonical_url).rstrip("/")
     if request.query.get("scope") == "local":
         return web.json({"touchpoints": mine, "worker": me})

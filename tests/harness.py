@@ -50,6 +50,7 @@ def service_env(bootstrap: str, data_dir: Path, **overrides: Any) -> dict[str, s
         MOT_TOPIC_ALERTS_TOUCHPOINT_STATUS=f"t-{tag}.alerts.touchpoint-status",
         MOT_TOPIC_ERASURE_REQUESTS=f"t-{tag}.erasure-requests",
         MOT_TOPIC_ERASURE_RECEIPTS=f"t-{tag}.erasure-receipts",
+        MOT_TOPIC_RULES=f"t-{tag}.rules",
         MOT_PARTITIONS="2",
         MOT_STORE="rocksdb://",
         MOT_DATA_DIR=str(data_dir),

@@ -35,7 +35,7 @@ from typing import Any
 
 from agents.domain.alert_ids import alert_id
 from agents.domain.timestamps import iso
-from agents.domain.tunables import DAY, HOUR, default
+from agents.domain.tunables import DAY, ENV_VERSION, HOUR, default
 
 VICIOUS = "vicious-circle"
 VIRTUOUS = "virtuous-circle"
@@ -316,9 +316,10 @@ def _virtuous(
     return record
 
 
-def lifecycle_alert(record: list[Any], event: dict[str, Any], detected_at: float
-                    ) -> dict[str, Any]:
-    """The alert of a lifecycle record, caused by ``event`` (the same alert every time)."""
+def lifecycle_alert(record: list[Any], event: dict[str, Any], detected_at: float,
+                    rules_version: str = ENV_VERSION) -> dict[str, Any]:
+    """The alert of a lifecycle record, caused by ``event`` (the same alert every time),
+    computed under the rules ``rules_version``."""
     kind = CODES[record[L_KIND]]
     customer_id = event["customer_id"]
     n = record[L_N]
@@ -336,6 +337,7 @@ def lifecycle_alert(record: list[Any], event: dict[str, Any], detected_at: float
         "touchpoint": event["touchpoint"],
         "occurred_at": event["occurred_at"],
         "detected_at": iso(detected_at),
+        "rules_version": rules_version,
         "event_id": event["event_id"],
         "opened_at": iso(opened_at),
     }

@@ -24,6 +24,9 @@ STATE_VERSION = 1
 
 # Positions in a ``recent`` entry (a list, to keep the serialized state small).
 R_EVENT_ID, R_AT, R_TOUCHPOINT, R_Q, R_BEFORE, R_AFTER = range(6)
+# Position in an ``alerted`` entry ([event hash, score before, score after, rules version])
+# of the rules version its alert was computed under (absent in states written before).
+A_RULES = 3
 
 
 class RejectedMoment(Exception):
@@ -46,6 +49,8 @@ class MomentResult:
     duplicate: bool
     late: bool
     context: list[list[Any]]  # the recent moments before this one, oldest first
+    # the rules version it was scored under (None: a duplicate whose version is not kept)
+    rules_version: str | None = None
 
 
 POSITION = "pos"  # [input partition, offset] of the last event applied
@@ -95,14 +100,18 @@ def record_moment(
                   and position[1] <= last[1] and st["at"] is not None
                   and occurred_at <= st["at"])
     if key in seen or read_again:
+        # Its failed-moment alert is re-sent as first computed: failed under the rules
+        # version it was scored under (kept with it, ``A_RULES``), not under today's.
+        kept = next((a for a in st.get("alerted", ()) if a[0] == key), None)
+        version = kept[A_RULES] if kept is not None and len(kept) > A_RULES else None
         for i, entry in enumerate(recent):
             if entry[R_EVENT_ID] == eid:
-                return st, MomentResult(q, entry[R_BEFORE], entry[R_AFTER],
-                                        is_failed(entry[R_Q], cfg.quality), True,
-                                        False, recent[:i])
-        for k, before, after in st.get("alerted", ()):
-            if k == key:  # older than the recent moments: same alert, without context
-                return st, MomentResult(q, before, after, True, True, False, [])
+                failed = (kept is not None if key in seen
+                          else is_failed(entry[R_Q], cfg.quality))  # outside the window
+                return st, MomentResult(q, entry[R_BEFORE], entry[R_AFTER], failed, True,
+                                        False, recent[:i], version)
+        if kept is not None:  # older than the recent moments: same alert, without context
+            return st, MomentResult(q, kept[1], kept[2], True, True, False, [], version)
         return st, MomentResult(q, st["score"], st["score"], False, True, False, [])
 
     at = st["at"]
@@ -131,7 +140,8 @@ def record_moment(
         window = set(new_seen)
         alerted = [a for a in alerted if a[0] in window]
     if failed:
-        alerted = [*alerted, [key, round(before, 6), round(score, 6)]]  # as in the alert
+        # as in the alert, with the rules version it was computed under
+        alerted = [*alerted, [key, round(before, 6), round(score, 6), cfg.rules_version]]
     new = {
         "v": STATE_VERSION,
         "score": score,
@@ -147,4 +157,4 @@ def record_moment(
     elif last is not None:
         new[POSITION] = last
     return new, MomentResult(q, before, score, failed, False, at is not None and occurred_at < at,
-                             recent)
+                             recent, cfg.rules_version)

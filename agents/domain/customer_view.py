@@ -40,6 +40,21 @@ def score_line(customer_id: str, state: dict[str, Any]) -> dict[str, Any]:
             "moments": state["moments"]}
 
 
+def final_view(state: dict[str, Any]) -> dict[str, Any]:
+    """What a replay worker hands back of a customer's final state: the score line's
+    fields and the circles (what a backtest compares), not the whole state."""
+    view = {k: state[k] for k in ("score", "at", "moments")}
+    if state.get("c"):
+        view["c"] = state["c"]
+    return view
+
+
+def circle_state(customer_id: str, state: dict[str, Any]) -> list[list[Any]]:
+    """The customer's open circles as comparable values: [kind, circle number, severity]."""
+    return sorted([c["kind"], c["circle"], c["severity"]]
+                  for c in open_circles(state.get("c"), customer_id))
+
+
 def running_score_of(state: dict[str, Any]) -> float:
     """The customer's running score as of their latest moment."""
     return float(state["score"])

@@ -29,6 +29,7 @@ from agents.domain.journeys import (
     JourneyConfig,
 )
 from agents.domain.timestamps import iso
+from agents.domain.tunables import ENV_VERSION
 
 KIND = "drop-off"
 SCHEMA = "mot.alert.drop-off/v1"
@@ -47,6 +48,7 @@ def drop_off_alert(
     failed_threshold: float,
     red_quality: float,
     detected_at: float,
+    rules_version: str = ENV_VERSION,
 ) -> dict[str, Any]:
     journey = dropped.journey
     moments: list[list[Any]] = journey[J_MOMENTS]
@@ -82,6 +84,7 @@ def drop_off_alert(
         "touchpoint": where,
         "occurred_at": iso(drop_at),
         "detected_at": iso(detected_at),
+        "rules_version": rules_version,
         "steps": journey[J_STEPS],
         "moments": [
             {"event_id": m[M_EVENT_ID], "occurred_at": iso(m[M_AT]),

@@ -17,7 +17,7 @@ alerts, an event's together).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents.domain.circles import CircleMoment, lifecycle_alert, update_circles
@@ -43,10 +43,11 @@ from agents.domain.journeys import (
 )
 from agents.domain.model_config import ModelConfig
 from agents.domain.quality import is_delight
+from agents.domain.rules import RuleBook
 from schemas.touchpoint_event import InvalidEvent, decode_event
 
-SENT = "sent"  # state key: [[event hash, [record, ...]], ...], oldest first
-S_KEY, S_RECORDS = range(2)
+SENT = "sent"  # state key: [[event hash, [record, ...], rules version], ...], oldest first
+S_KEY, S_RECORDS, S_RULES = range(3)  # (the version is absent in states written before)
 DROP = "d"  # a record's first element: a drop-off (a packed journey follows), else a circle
 MAX_KEPT_ALERTS = 8
 
@@ -79,13 +80,16 @@ def process_record(
     value: bytes | None,
     key: bytes | None,
     state_of: Callable[[str], dict[str, Any] | None],
-    cfg: ModelConfig,
+    rules: ModelConfig | RuleBook,
     max_record_bytes: int,
     now: float,
     position: tuple[int, int] | None = None,
 ) -> Processed:
     """Decode, validate and score one record; ``state_of`` reads a customer's state;
-    ``position`` is where the record was read (input partition, offset), if it was."""
+    ``position`` is where the record was read (input partition, offset), if it was.
+    ``rules``: one model, or every version known, of which the event's event time picks
+    one (:meth:`RuleBook.at`); an event read again is re-sent under the version it was
+    first scored under (kept with its alerts)."""
     try:
         event, occurred_at = decode_event(value, max_record_bytes)
     except InvalidEvent as exc:
@@ -93,9 +97,16 @@ def process_record(
     customer_id: str = event["customer_id"]
     if key != customer_id.encode():
         return Processed(rekey=customer_id, event=event, customer_id=customer_id)
+    book = rules if isinstance(rules, RuleBook) else None
+    cfg = book.at(occurred_at).config if book is not None else rules  # type: ignore[assignment]
     prev = state_of(customer_id)
     try:
         state, result = record_moment(prev, event, occurred_at, cfg, now, position)
+        if (result.duplicate and book is not None and result.rules_version is not None
+                and result.rules_version != cfg.rules_version):
+            # read again after a change of rules: as first scored, under its kept version
+            cfg = book.config_of(result.rules_version, cfg)
+            state, result = record_moment(prev, event, occurred_at, cfg, now, position)
     except RejectedMoment as exc:
         return Processed(rejected=(exc.reason, exc.detail), event=event, customer_id=customer_id)
     # A duplicate's state (unchanged) is written back too: after a crash the local
@@ -110,7 +121,9 @@ def process_record(
             key = event_key(event["event_id"])
             for kept in sent:
                 if kept[S_KEY] == key:
-                    out.outputs.extend(_render(r, event, cfg, now) for r in kept[S_RECORDS])
+                    kept_cfg = _kept_config(kept, cfg, book)
+                    out.outputs.extend(_render(r, event, kept_cfg, now)
+                                       for r in kept[S_RECORDS])
         return out
     q = result.quality.q
     moment = CircleMoment(event, occurred_at, result.failed, is_delight(q, cfg.quality),
@@ -128,7 +141,8 @@ def process_record(
         window = set(state["seen"])
         sent = [s for s in sent if s[S_KEY] in window]
     if records:
-        sent = keep_newest([*(sent or ()), [event_key(event["event_id"]), records]],
+        sent = keep_newest([*(sent or ()), [event_key(event["event_id"]), records,
+                                            cfg.rules_version]],
                            S_RECORDS, MAX_KEPT_ALERTS)
     if sent:
         state[SENT] = sent
@@ -148,14 +162,16 @@ def process_silence_check(
     state: dict[str, Any] | None,
     customer_id: str,
     watermark: float,
-    cfg: ModelConfig,
+    rules: ModelConfig | RuleBook,
     now: float,
 ) -> Checked:
     """The silence check of one customer at the stream's ``watermark`` (event time): the
     journeys silent for the timeout drop (:func:`agents.domain.journeys.expire_journeys`)
     and their drop-offs are rendered as the ones an abandoning event causes. A check read
     again after a crash re-sends the same drop-offs. The state changes only when a
-    journey dropped (or a kept check was read again)."""
+    journey dropped (or a kept check was read again). The rules are those of the
+    watermark's event time."""
+    cfg = rules.at(watermark).config if isinstance(rules, RuleBook) else rules
     js, change = expire_journeys(state.get(JOURNEYS) if state else None, watermark,
                                  cfg.journeys)
     out = Checked(change, outputs=[_drop_off(customer_id, d, cfg, now) for d in change.dropped])
@@ -165,13 +181,24 @@ def process_silence_check(
     return out
 
 
+def _kept_config(kept: list[Any], cfg: ModelConfig, book: RuleBook | None) -> ModelConfig:
+    """The model a kept entry's alerts were computed under (its version's), to re-send
+    them the same; an entry without a version (written before versions) takes ``cfg``."""
+    if len(kept) <= S_RULES:
+        return cfg
+    if book is not None:
+        return book.config_of(kept[S_RULES], cfg)
+    return cfg if kept[S_RULES] == cfg.rules_version else replace(
+        cfg, rules_version=kept[S_RULES])
+
+
 def _render(record: list[Any], event: dict[str, Any], cfg: ModelConfig, now: float) -> Output:
     """The alert of a kept record: the same one whenever it is rendered (``detected_at``
     aside)."""
     customer_id = event["customer_id"]
     if record[0] == DROP:
         return _drop_off(customer_id, unpack_dropped(record[1:]), cfg, now)
-    alert = lifecycle_alert(record, event, now)
+    alert = lifecycle_alert(record, event, now, cfg.rules_version)
     return Output(alert["kind"], customer_id, alert)
 
 
@@ -179,7 +206,7 @@ def _drop_off(customer_id: str, dropped: Dropped, cfg: ModelConfig, now: float) 
     """A drop-off, whichever path (an event or the silence check) noticed it."""
     return Output(DROP_OFF, customer_id, drop_off_alert(
         customer_id, dropped, cfg.journeys, cfg.quality.failed_threshold,
-        cfg.quality.red_quality, now))
+        cfg.quality.red_quality, now, cfg.rules_version))
 
 
 def _keep_journeys(state: dict[str, Any], js: dict[str, Any] | None) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from agents.domain.alert_ids import alert_id
 from agents.domain.timestamps import iso
-from agents.domain.tunables import default
+from agents.domain.tunables import ENV_VERSION, default
 
 KIND = "touchpoint-status"
 SCHEMA = "mot.alert.touchpoint-status/v1"
@@ -183,7 +183,7 @@ def transition_id(touchpoint: str, seq: int) -> str:
 
 
 def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfig,
-                 detected_at: float) -> dict[str, Any]:
+                 detected_at: float, rules_version: str = ENV_VERSION) -> dict[str, Any]:
     """The ops alert for one transition; its shape is
     ``schemas/touchpoint-status-alert.v1.schema.json``."""
     f = t.figures
@@ -199,6 +199,7 @@ def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfi
         "transition": t.seq,
         "occurred_at": iso(t.at),
         "detected_at": iso(detected_at),
+        "rules_version": rules_version,
         "window": {"start": iso(f.window_start), "end": iso(f.window_end),
                    "seconds": cfg.window_buckets * cfg.bucket_s, "events": f.events,
                    "failures": f.failures, "failure_rate": round(f.rate, 6)},

@@ -51,6 +51,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--rate", type=float, default=0.0, help="events/s; 0 = as fast as possible")
     p.add_argument("--dead-letter", action="store_true",
                    help="send invalid lines to the dead-letter topic instead of refusing")
+    from streams.offline.backtest import add_parser
+
+    add_parser(sub)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
