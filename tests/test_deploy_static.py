@@ -470,4 +470,7 @@ def test_the_kafka_acls_name_every_topic_each_principal_uses() -> None:
                         acls.replace("\\\n", " "))
     assert sorted(s for s in single if s[2] != '"$t"') == [
         ("mot-producer", "Write", DEFAULTS.topic_events),
+        ("mot-worker", "Read", DEFAULTS.topic_rules),
         ("mot-worker", "Read", DEFAULTS.topic_events)]
+    assert (f"User:mot-rules --operation Read --operation Write --operation Describe "
+            f"--topic {DEFAULTS.topic_rules}") in " ".join(acls.replace("\\\n", " ").split())
