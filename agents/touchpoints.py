@@ -10,6 +10,13 @@ touchpoint in the ``touchpoint-status`` table (:mod:`agents.domain.touchpoint_st
 judges a batch moment by moment and sends every status transition to
 ``MOT_TOPIC_ALERTS_TOUCHPOINT_STATUS``.
 
+Under the delivery promise: every observation carries its input position and the andon
+counts it once (:func:`agents.domain.touchpoint_status.judge_batch`); the batches are
+handed to the producer before every offset commit (``app.before_commit``), so a commit
+never passes a moment whose observation is still in memory; a duplicate that is the same
+input record read again sends its observation again; one batch is sent at a time, so a
+touchpoint's batches keep their order.
+
 Each worker serves the statuses of the partitions it runs, as the
 ``mot_touchpoint_status`` gauge (read from the table at scrape time, so a touchpoint
 whose partition moved away is no longer exported here) and at ``GET /touchpoints``,
@@ -33,7 +40,7 @@ from prometheus_client.core import GaugeMetricFamily
 from agents.domain.failed_moment import iso
 from agents.domain.moment_processor import Processed
 from agents.domain.touchpoint_observations import ObservationBuffer, decode_batch
-from agents.domain.touchpoint_status import KIND, LEVELS, figures, observe
+from agents.domain.touchpoint_status import KIND, LEVELS, figures, judge_batch
 from agents.domain.touchpoint_status import status_alert as build_status_alert
 from streams import metrics as m
 from streams.app import app, model, settings
@@ -53,19 +60,27 @@ observations = ObservationBuffer(settings.touchpoint_batch_max)
 
 async def observe_moment(done: Processed) -> None:
     """Hand one counted moment to its touchpoint's andon (called by the scoring agent)."""
-    event, result = done.event, done.result
-    if done.occurred_at is None or event is None or result is None:
+    o = done.observation
+    if o is None:
         return
-    touchpoint = event["touchpoint"]
-    if observations.add(touchpoint, done.occurred_at, result.failed, event["event_id"]):
-        value = observations.take(touchpoint)
-        if value is not None:
-            await observations_topic.send(key=touchpoint.encode(), value=value)
+    if observations.add(o.touchpoint, o.at, o.failed, o.event_id, o.position):
+        async with _sending:
+            value = observations.take(o.touchpoint)
+            if value is not None:
+                await observations_topic.send(key=o.touchpoint.encode(), value=value)
+
+
+# Taken and sent under one lock: a batch taken later never overtakes an earlier one.
+_sending = asyncio.Lock()
 
 
 async def flush_observations() -> None:
-    for touchpoint, value in observations.drain():
-        await observations_topic.send(key=touchpoint.encode(), value=value)
+    async with _sending:
+        for touchpoint, value in observations.drain():
+            await observations_topic.send(key=touchpoint.encode(), value=value)
+
+
+app.before_commit.append(flush_observations)
 
 
 @app.timer(interval=settings.touchpoint_flush_s)
@@ -87,23 +102,20 @@ async def judge(event: Any) -> None:
     """One batch of a touchpoint's moments, judged in order; one table write."""
     msg = event.message
     touchpoint = msg.key.decode()
-    st = stored(touchpoint_status, touchpoint)
-    changed = False
-    for at, failed, event_id in decode_batch(msg.value):
-        st, transition, late = observe(st, at, failed, status_config)
-        if late:
-            m.touchpoint_observations_late.inc()
-            continue
-        changed = True
-        if transition is not None:
-            alert = build_status_alert(touchpoint, transition, event_id, status_config,
-                                       time.time())
-            await touchpoint_status_alerts_topic.send(key=touchpoint.encode(),
-                                                      value=orjson.dumps(alert))
-            m.alerts_emitted.labels(KIND).inc()
+    judged = judge_batch(stored(touchpoint_status, touchpoint), decode_batch(msg.value),
+                         status_config)
+    if judged.late:
+        m.touchpoint_observations_late.inc(judged.late)
+    for transition, event_id, resent in judged.transitions:
+        alert = build_status_alert(touchpoint, transition, event_id, status_config, time.time())
+        await touchpoint_status_alerts_topic.send(key=touchpoint.encode(),
+                                                  value=orjson.dumps(alert))
+        m.alerts_emitted.labels(KIND).inc()
+        if not resent:
             log.info("touchpoint %s: %s -> %s", touchpoint, alert["previous_status"],
                      alert["status"])
-    if changed and st is not None:
+    st = judged.state
+    if judged.write and st is not None:
         st["p"] = msg.partition  # which partition serves it (for the gauge and the page)
         store(touchpoint_status, touchpoint, st)
 

@@ -137,6 +137,20 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                     break
         return cast(int | None, super()._new_offset(tp))
 
+    async def _handle_attached(self, commit_offsets: Any) -> None:  # pragma: no cover - Kafka
+        """Before the commit's producer flush: Faust's attached messages, then the app's
+        ``before_commit`` hooks, which hand to the producer what the records up to
+        ``commit_offsets`` left in memory (the andon's observation batches). The offsets
+        are taken before this runs, so whatever a hook sends covers every record they pass.
+
+        Changes: overrides ``Consumer._handle_attached`` (private in faust-streaming), the
+        step of ``_commit_tps`` between choosing the offsets and flushing the producer.
+        Upstream candidate: a public before-commit signal.
+        """
+        await super()._handle_attached(commit_offsets)
+        for hook in getattr(self.app, "before_commit", ()):
+            await hook()
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs Kafka
         """Faust's drain loop, with one delivery per partition and fetch for batched topics.
 
