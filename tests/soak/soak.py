@@ -4,7 +4,8 @@ random, then every alert and score compared with the offline replay of the same 
 In the style of Kafka Streams' EOS system test: one run, a seed that decides the traffic
 and the fault schedule (printed; ``SOAK_SEED`` repeats it), ``SOAK_MINUTES`` of faults
 (default 10). Faults, one at a time at random gaps: ``kill -9`` of a worker then its
-restart on the same data directory, SIGTERM then restart, a broker stop and restart, a
+restart on the same data directory, SIGTERM then restart (a restart goes on while the next
+faults come, so two workers can be down at once), a broker stop and restart, a
 worker added to the group (2 → 3) and one removed (3 → 2). Traffic keeps flowing
 throughout (:class:`streams.offline.traffic.TrafficGenerator`, event times from a fixed
 epoch, ``SOAK_EVENT_STEP_S`` apart, so the same seed gives the same events).
@@ -186,7 +187,10 @@ class Soak:
         self.broker = LocalKafka(port=free_port(), data_dir=workdir / "kafka",
                                  log_file=workdir / "kafka.log")
         self.workers: dict[int, WorkerProcess] = {}  # slot -> running worker
+        # slot -> its (re)start under way: the next fault does not wait for it
+        self.starting: dict[int, asyncio.Task[None]] = {}
         self.faults: Counter[str] = Counter()
+        self.start_failures: list[str] = []
         self.sent = [0]
         self.env: dict[str, str] = {}
 
@@ -195,9 +199,38 @@ class Soak:
                 "MOT_WEB_PORT": str(free_port())}
 
     async def start_worker(self, slot: int) -> None:
-        w = WorkerProcess(self.worker_env(slot), self.dir / f"worker-{slot}.log")
-        await asyncio.to_thread(w.start, 180)
-        self.workers[slot] = w
+        """Start a worker; one that exits while starting is a finding (printed, counted,
+        failing the run) and is started again, as an operator would, up to 3 times."""
+        for attempt in range(3):
+            w = WorkerProcess(self.worker_env(slot), self.dir / f"worker-{slot}.log")
+            try:
+                await asyncio.to_thread(w.start, 300)
+            except (RuntimeError, TimeoutError) as exc:
+                w.stop(signal.SIGKILL)
+                reason = next((line for line in reversed(str(exc).splitlines())
+                               if "Error" in line or "Crashed" in line), str(exc)[:200])
+                self.start_failures.append(f"worker-{slot} ({attempt + 1}): {reason.strip()}")
+                say(f"  {self.elapsed():6.1f}s worker-{slot} did not start: "
+                    f"{reason.strip()[:200]}")
+                continue
+            except BaseException:
+                w.stop(signal.SIGKILL)
+                raise
+            self.workers[slot] = w
+            return
+        raise RuntimeError(f"worker-{slot} did not start in 3 attempts")
+
+    def start_later(self, slot: int, delay: float) -> None:
+        async def start() -> None:
+            await asyncio.sleep(delay)
+            await self.start_worker(slot)
+            del self.starting[slot]
+
+        self.starting[slot] = asyncio.create_task(start())
+
+    async def all_started(self) -> None:
+        """Every start under way has finished (a failed one raises)."""
+        await asyncio.gather(*self.starting.values())
 
     async def stop_worker(self, slot: int, sig: int) -> None:
         w = self.workers.pop(slot)
@@ -207,13 +240,13 @@ class Soak:
         return time.monotonic() - self.began
 
     async def inject(self, kind: str) -> str:
+        """One fault; a worker's (re)start goes on in the background."""
         rnd = self.rnd
         slots = sorted(self.workers)
         if kind in ("kill-9", "sigterm"):
             slot = rnd.choice(slots)
             await self.stop_worker(slot, signal.SIGKILL if kind == "kill-9" else signal.SIGTERM)
-            await asyncio.sleep(rnd.uniform(0.0, 3.0))
-            await self.start_worker(slot)
+            self.start_later(slot, rnd.uniform(0.0, 3.0))
             return f"worker-{slot}"
         if kind == "broker-restart":
             await asyncio.to_thread(self.broker.stop)
@@ -222,18 +255,21 @@ class Soak:
             await asyncio.to_thread(self.broker.start, 180)
             return f"down {down:.1f}s"
         if kind == "add-worker":
-            slot = min(set(range(MAX_WORKERS + 1)) - set(slots))
-            await self.start_worker(slot)
+            slot = min(set(range(MAX_WORKERS + 1)) - set(slots) - set(self.starting))
+            self.start_later(slot, 0.0)
             return f"worker-{slot}"
         slot = rnd.choice(slots)  # remove-worker: a graceful leave, not restarted
         await self.stop_worker(slot, signal.SIGTERM)
         return f"worker-{slot}"
 
     def choose(self) -> str:
-        n = len(self.workers)
-        weights = {"kill-9": 3, "sigterm": 2, "broker-restart": 1,
+        """A fault the group can take now: a kill or stop needs a running worker; there
+        are 2 or 3 workers, counting those starting."""
+        running, n = len(self.workers), len(self.workers) + len(self.starting)
+        weights = {"kill-9": 3 if running else 0, "sigterm": 2 if running else 0,
+                   "broker-restart": 1,
                    "add-worker": 2 if n < MAX_WORKERS else 0,
-                   "remove-worker": 2 if n > MIN_WORKERS else 0}
+                   "remove-worker": 2 if n > MIN_WORKERS and running else 0}
         kinds = [k for k in FAULTS if weights[k]]
         return self.rnd.choices(kinds, [weights[k] for k in kinds])[0]
 
@@ -271,7 +307,9 @@ class Soak:
                 detail = await self.inject(kind)
                 self.faults[kind] += 1
                 say(f"  {at:6.1f}s {kind:<15} {detail:<12} took {self.elapsed() - at:5.1f}s  "
-                    f"workers={sorted(self.workers)} sent={self.sent[0]}")
+                    f"running={sorted(self.workers)} starting={sorted(self.starting)} "
+                    f"sent={self.sent[0]}")
+            await self.all_started()
             await asyncio.wait_for(producing, 600)
             say(f"soak: {sum(self.faults.values())} faults in {self.elapsed():.0f}s, "
                 f"{len(events)} events sent; replaying offline and waiting for the workers")
@@ -302,8 +340,16 @@ class Soak:
                     say(f"soak: not caught up after {CATCH_UP_S:.0f}s")
                     break
                 await asyncio.sleep(3)
-            return report.print(self.faults, len(events))
+            code = report.print(self.faults, len(events))
+            say(f"worker starts that failed: {len(self.start_failures)}",
+                *(f"  {f}" for f in self.start_failures))
+            if self.start_failures:
+                say("soak: FAILED (a worker did not start)")
+                return 1
+            return code
         finally:
+            # A start cannot be called off halfway (its thread runs on): let each end.
+            await asyncio.gather(*self.starting.values(), return_exceptions=True)
             for r in readers:
                 await r.close()
             for slot in list(self.workers):
