@@ -191,6 +191,8 @@ class Soak:
         self.starting: dict[int, asyncio.Task[None]] = {}
         self.faults: Counter[str] = Counter()
         self.start_failures: list[str] = []
+        self.broker_up = asyncio.Event()
+        self.outages = 0  # broker stops so far
         self.sent = [0]
         self.env: dict[str, str] = {}
 
@@ -199,9 +201,13 @@ class Soak:
                 "MOT_WEB_PORT": str(free_port())}
 
     async def start_worker(self, slot: int) -> None:
-        """Start a worker; one that exits while starting is a finding (printed, counted,
-        failing the run) and is started again, as an operator would, up to 3 times."""
-        for attempt in range(3):
+        """Start a worker once the broker is up. One that exits while starting is a finding
+        (printed, counted, failing the run) unless the broker went down meanwhile (a worker
+        gives up on a broker it cannot reach at start); either way it is started again, as
+        an operator would, up to 5 times."""
+        for attempt in range(5):
+            await self.broker_up.wait()
+            outages = self.outages
             w = WorkerProcess(self.worker_env(slot), self.dir / f"worker-{slot}.log")
             try:
                 await asyncio.to_thread(w.start, 300)
@@ -209,16 +215,17 @@ class Soak:
                 w.stop(signal.SIGKILL)
                 reason = next((line for line in reversed(str(exc).splitlines())
                                if "Error" in line or "Crashed" in line), str(exc)[:200])
-                self.start_failures.append(f"worker-{slot} ({attempt + 1}): {reason.strip()}")
-                say(f"  {self.elapsed():6.1f}s worker-{slot} did not start: "
-                    f"{reason.strip()[:200]}")
+                reason = reason.strip()
+                if self.outages == outages and self.broker_up.is_set():
+                    self.start_failures.append(f"worker-{slot} ({attempt + 1}): {reason}")
+                    say(f"  {self.elapsed():6.1f}s worker-{slot} did not start: {reason[:200]}")
                 continue
             except BaseException:
                 w.stop(signal.SIGKILL)
                 raise
             self.workers[slot] = w
             return
-        raise RuntimeError(f"worker-{slot} did not start in 3 attempts")
+        raise RuntimeError(f"worker-{slot} did not start in 5 attempts")
 
     def start_later(self, slot: int, delay: float) -> None:
         async def start() -> None:
@@ -249,10 +256,13 @@ class Soak:
             self.start_later(slot, rnd.uniform(0.0, 3.0))
             return f"worker-{slot}"
         if kind == "broker-restart":
+            self.broker_up.clear()
+            self.outages += 1
             await asyncio.to_thread(self.broker.stop)
             down = rnd.uniform(2.0, 8.0)
             await asyncio.sleep(down)
             await asyncio.to_thread(self.broker.start, 180)
+            self.broker_up.set()
             return f"down {down:.1f}s"
         if kind == "add-worker":
             slot = min(set(range(MAX_WORKERS + 1)) - set(slots) - set(self.starting))
@@ -278,6 +288,7 @@ class Soak:
             f"customers={self.customers} event-time step={self.step:g}s dir={self.dir}",
             f"soak: repeat with SOAK_SEED={self.seed}")
         bootstrap = await asyncio.to_thread(self.broker.start, 180)
+        self.broker_up.set()
         self.env = fault_env(bootstrap, self.dir / "worker-0", MOT_PARTITIONS=str(PARTITIONS),
                              MOT_LOG_LEVEL="warning")
         settings = Settings.from_env({k: v for k, v in self.env.items()
