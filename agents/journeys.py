@@ -15,10 +15,11 @@ on a rebalance and are restored from their changelogs:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from agents.domain.drop_off import KIND as DROP_OFF
-from agents.domain.journeys import JourneyChange
+from agents.domain.journeys import DROPPED, JourneyChange, earliest_deadline_of, stream_watermark
 from agents.domain.moment_processor import Output, Processed
 from streams import metrics as m
 from streams.app import app, settings
@@ -65,12 +66,39 @@ def keep_deadline(customer_id: str, partition: int, change: JourneyChange) -> No
             store(journey_deadlines, customer_id, [change.earliest_deadline, partition])
 
 
+def correct_deadline(customer_id: str, partition: int, change: JourneyChange) -> None:
+    """After a silence check: the entry is the customer's earliest deadline, or none."""
+    if change.open_count == 0 or change.earliest_deadline is None:
+        discard(journey_deadlines, customer_id)
+    elif stored(journey_deadlines, customer_id) != [change.earliest_deadline, partition]:
+        store(journey_deadlines, customer_id, [change.earliest_deadline, partition])
+
+
+def due_checks(partitions: Iterable[int], now: float, idle_advance_s: float
+               ) -> list[tuple[str, int, float]]:
+    """(customer, partition, watermark) for every indexed customer of ``partitions`` whose
+    deadline has passed on its partition's event-time clock."""
+    marks: dict[int, float] = {}
+    for p in partitions:
+        c = stream_clock.get(str(p))
+        if c is not None:
+            marks[p] = stream_watermark(c[0], c[1], now, idle_advance_s)
+    if not marks:
+        return []
+    due = []
+    for customer_id, (deadline, p) in journey_deadlines.items():
+        mark = marks.get(p)
+        if mark is not None and deadline <= mark:
+            due.append((customer_id, p, mark))
+    return due
+
+
 def count_journeys(change: JourneyChange, outputs: list[Output]) -> None:
     if change.opened:
         m.journeys.labels("opened").inc()
     for status in change.closed:
         m.journeys.labels(status).inc()
-    if "dropped" not in change.closed:
+    if DROPPED not in change.closed:
         return  # drop-offs re-sent by a check read again were counted the first time
     for out in outputs:
         if out.kind == DROP_OFF:
@@ -78,9 +106,28 @@ def count_journeys(change: JourneyChange, outputs: list[Output]) -> None:
                 m.dropoff_blame.labels(tp).inc(share)
 
 
+def restore_deadline(customer_id: str, partition: int, state: dict[str, Any]) -> None:
+    """For an event read again: the index entry of the customer's open journeys, if it is
+    missing or later than their earliest deadline. After a crash the customer's state
+    may have reached its changelog while this table's write did not; the event, now a
+    duplicate, opens nothing, and without the entry the silence check would never look
+    at the customer (the drop-off of a journey gone silent would be lost)."""
+    deadline = earliest_deadline_of(state, settings.journey_timeout_s)
+    if deadline is None:
+        return
+    cur = stored(journey_deadlines, customer_id)
+    if cur is None or deadline < cur[0]:
+        store(journey_deadlines, customer_id, [deadline, partition])
+
+
 def note_record(partition: int, done: Processed, now: float) -> None:
-    """After a counted event: the clock, the deadline index and the journey metrics."""
+    """After a counted event: the clock, the deadline index and the journey metrics;
+    after a duplicate, the index entry (:func:`restore_deadline`)."""
     if done.occurred_at is None:
+        result = done.result
+        if (result is not None and result.duplicate and done.customer_id is not None
+                and done.state is not None):
+            restore_deadline(done.customer_id, partition, done.state)
         return
     advance_clock(partition, done.occurred_at, now)
     change = done.journeys

@@ -13,18 +13,18 @@ import time
 from collections.abc import AsyncIterable
 from typing import Any
 
-import orjson
-
 from agents.domain.circles import KINDS as CIRCLE_KINDS
 from agents.domain.circles import in_vicious_circle
 from agents.domain.drop_off import KIND as DROP_OFF
 from agents.domain.failed_moment import KIND as FAILED_MOMENT
-from agents.domain.moment_processor import process_record
+from agents.domain.moment_processor import Output, process_record
 from agents.journeys import note_record
 from agents.open_circles import OpenCircles, open_in_partition
+from agents.suppression import alert_record, suppressed
 from agents.touchpoints import observe_moment
 from streams import metrics as m
 from streams.app import app, model, settings
+from streams.dead_letters import stream_headers
 from streams.faust_ext.batch_delivery import BatchMessage, batch_handled, records_of, timestamp_s
 from streams.faust_ext.changelog_writer import flush_changelogs
 from streams.faust_ext.table_access import store, stored
@@ -82,6 +82,14 @@ def customer_state_of(customer_id: str) -> dict[str, Any] | None:
     return stored(customer_state, customer_id)
 
 
+async def send_alert(out: Output) -> None:
+    """An alert the domain returned, to its kind's topic, keyed by customer (or by the
+    keyed hash: ``MOT_ALERT_CUSTOMER_ID``)."""
+    key, value = alert_record(out)
+    await ALERT_TOPICS[out.kind].send(key=key, value=value)
+    m.alerts_emitted.labels(out.kind).inc()
+
+
 def count_transition(alert: dict[str, Any]) -> None:
     m.circle_transitions.labels(alert["kind"], alert["lifecycle"]).inc()
     if alert["lifecycle"] == "resolved":
@@ -94,14 +102,8 @@ async def dead_letter(record: Any, reason: str, detail: str) -> None:
     await dead_letter_topic.send(
         key=record.key,
         value=record.value if record.value is not None else b"",
-        headers=[
-            ("mot.reason", reason.encode()),
-            ("mot.detail", detail.encode()[:1024]),
-            ("mot.source.topic", record.topic.encode()),
-            ("mot.source.partition", str(record.partition).encode()),
-            ("mot.source.offset", str(record.offset).encode()),
-            ("mot.source.timestamp", str(timestamp_s(record)).encode()),
-        ],
+        headers=stream_headers(reason, detail, record.topic, record.partition, record.offset,
+                               timestamp_s(record)),
     )
 
 
@@ -112,6 +114,8 @@ async def score_record(record: Any) -> None:
     partition = record.partition
     done = process_record(record.value, record.key, customer_state_of, model,
                           settings.max_record_bytes, time.time(), (partition, record.offset))
+    if await suppressed(record, done):  # an erased customer's (MOT_ERASURE_POLICY)
+        return
     if done.rejected is not None:
         if done.event is not None:
             m.events_valid.inc()
@@ -138,8 +142,7 @@ async def score_record(record: Any) -> None:
     note_record(partition, done, time.time())  # journeys: clock, deadlines, metrics
     await observe_moment(done)  # touchpoint andon
     for out in done.outputs:
-        await ALERT_TOPICS[out.kind].send(key=out.key.encode(), value=orjson.dumps(out.value))
-        m.alerts_emitted.labels(out.kind).inc()
+        await send_alert(out)
         if out.kind in CIRCLE_KINDS and not result.duplicate:
             count_transition(out.value)
     m.processing_latency.observe(time.perf_counter() - received)

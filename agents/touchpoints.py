@@ -37,16 +37,25 @@ import orjson
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 
-from agents.domain.failed_moment import iso
 from agents.domain.moment_processor import Processed
 from agents.domain.touchpoint_observations import ObservationBuffer, decode_batch
-from agents.domain.touchpoint_status import KIND, LEVELS, figures, judge_batch
+from agents.domain.touchpoint_status import (
+    KIND,
+    baseline_failure_rate,
+    figures,
+    judge_batch,
+    partition_of,
+    status_level,
+    status_view,
+    with_partition,
+)
 from agents.domain.touchpoint_status import status_alert as build_status_alert
 from streams import metrics as m
 from streams.app import app, model, settings
 from streams.faust_ext.table_access import store, stored
 from streams.partition_routing import same_worker
 from streams.topics import raw_topic, touchpoint_status_alerts_topic
+from streams.web import page, web_guard
 
 log = logging.getLogger(__name__)
 status_config = model.status
@@ -116,8 +125,7 @@ async def judge(event: Any) -> None:
                      alert["status"])
     st = judged.state
     if judged.write and st is not None:
-        st["p"] = msg.partition  # which partition serves it (for the gauge and the page)
-        store(touchpoint_status, touchpoint, st)
+        store(touchpoint_status, touchpoint, with_partition(st, msg.partition))
 
 
 @app.agent(observations_topic, name="touchpoint-andon")
@@ -136,24 +144,8 @@ def local_statuses() -> Iterator[tuple[str, dict[str, Any]]]:
     owned = {tp.partition for tp in app.assignor.assigned_actives()
              if tp.topic == observations_topic.get_topic_name()}
     for touchpoint, st in touchpoint_status.items():
-        if st is not None and st.get("p") in owned:
+        if st is not None and partition_of(st) in owned:
             yield touchpoint, st
-
-
-def view(st: dict[str, Any]) -> dict[str, Any]:
-    """One touchpoint's status for ``GET /touchpoints``."""
-    f = figures(st, status_config)
-    return {
-        "status": LEVELS[st["s"]],
-        "since": iso(st["since"]) if st["since"] is not None else None,
-        "transitions": st["seq"],
-        "judged": f.judged,
-        "window": {"end": iso(f.window_end) if st["end"] is not None else None,
-                   "events": f.events, "failures": f.failures,
-                   "failure_rate": round(f.rate, 6)},
-        "baseline": {"failure_rate": round(st["F"] / st["N"], 6) if st["N"] > 0 else None,
-                     "events": f.baseline_events},
-    }
 
 
 class TouchpointCollector:
@@ -179,10 +171,11 @@ class TouchpointCollector:
         status, rate, base = self._families()
         try:
             for touchpoint, st in local_statuses():
-                status.add_metric([touchpoint], st["s"])
+                status.add_metric([touchpoint], status_level(st))
                 rate.add_metric([touchpoint], figures(st, status_config).rate)
-                if st["N"] > 0:
-                    base.add_metric([touchpoint], st["F"] / st["N"])
+                baseline = baseline_failure_rate(st)
+                if baseline is not None:
+                    base.add_metric([touchpoint], baseline)
         except Exception:  # tables not ready (starting, rebalancing): no samples this time
             log.debug("touchpoint statuses not readable yet", exc_info=True)
         yield from (status, rate, base)
@@ -194,6 +187,7 @@ REGISTRY.register(TouchpointCollector())
 async def _peer(url: str) -> dict[str, Any] | None:
     try:
         async with app.http_client.get(f"{url.rstrip('/')}/touchpoints?scope=local",
+                                       headers=web_guard.outgoing_headers(),
                                        timeout=aiohttp.ClientTimeout(total=3)) as r:
             if r.status != 200:
                 return None
@@ -203,10 +197,10 @@ async def _peer(url: str) -> dict[str, Any] | None:
         return None
 
 
-@app.page("/touchpoints")
+@page("/touchpoints")
 async def touchpoints_page(web: Any, request: Any) -> Any:
     """Every touchpoint's current status, from every worker of the group."""
-    mine = {tp: view(st) for tp, st in local_statuses()}
+    mine = {tp: status_view(st, status_config) for tp, st in local_statuses()}
     me = str(app.conf.canonical_url).rstrip("/")
     if request.query.get("scope") == "local":
         return web.json({"touchpoints": mine, "worker": me})

@@ -1,10 +1,17 @@
-"""One-line, human-readable renderings of alerts and dead-letter records for ``mot tail``."""
+"""One-line, human-readable renderings of alerts and dead-letter records for ``mot tail``.
+
+Times are shown in the one format of the alerts (:mod:`agents.domain.timestamps`): an
+alert's ``occurred_at`` is the event's text as sent, whatever offset it was sent with.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
+
+from agents.domain.timestamps import iso_text
+from streams import dead_letters as dl
 
 COLOURS = {"red": "\033[31m", "amber": "\033[33m", "green": "\033[32m"}
 RESET = "\033[0m"
@@ -15,7 +22,9 @@ def render_alert(alert: dict[str, Any], colour: bool = False) -> str:
     sev = severity.upper().ljust(5)
     if colour and severity in COLOURS:
         sev = f"{COLOURS[severity]}{sev}{RESET}"
-    head = f"{alert.get('occurred_at', '?')}  {sev} {alert.get('kind', '?'):<14}"
+    occurred_at = alert.get("occurred_at")
+    when = iso_text(occurred_at) if isinstance(occurred_at, str) else "?"
+    head = f"{when}  {sev} {alert.get('kind', '?'):<14}"
     who = alert.get("customer_id") or alert.get("touchpoint") or "?"
     parts = [head, f"customer={who}"]
     if alert.get("kind") == "failed-moment":
@@ -51,8 +60,8 @@ def render_dead_letter(value: bytes, headers: dict[str, bytes]) -> str:
 
     preview = value[:80].decode(errors="replace").replace("\n", " ")
     return (
-        f"DEAD-LETTER reason={h('mot.reason')} detail={h('mot.detail')!r} "
-        f"source={h('mot.source.topic')}[{h('mot.source.partition')}]@{h('mot.source.offset')} "
+        f"DEAD-LETTER reason={h(dl.REASON)} detail={h(dl.DETAIL)!r} "
+        f"source={h(dl.SOURCE_TOPIC)}[{h(dl.SOURCE_PARTITION)}]@{h(dl.SOURCE_OFFSET)} "
         f"bytes={len(value)} value={preview!r}"
     )
 

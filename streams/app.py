@@ -15,6 +15,7 @@ from streams.faust_ext.changelog_writer import DirectChangelogTable
 from streams.faust_ext.recovery_gate import GatedTableManager
 from streams.kafka.clients import sasl_mechanism, ssl_context
 from streams.settings import Settings
+from streams.web_auth import json_errors_middleware
 
 settings = Settings.from_env()
 model = ModelConfig.from_settings(settings)
@@ -60,6 +61,8 @@ app = MotApp(
     web_port=settings.web_port,
     web_tables_enabled=False,
     web_metrics_enabled=False,
+    # unknown paths and wrong methods answered as JSON like every page (streams.web_auth)
+    web_application_options={"middlewares": [json_errors_middleware()]},
     producer_acks=-1,
     # Linger a little so that alerts, changelog and internal records travel in batches:
     # with Faust's default (0) every record is a request of its own.

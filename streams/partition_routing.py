@@ -7,6 +7,10 @@ fails with a ``TypeError`` and the page answers a bare ``500``. This router hash
 *consumer's* metadata (it is subscribed to the topic, so it always knows it), looks the
 owner up in the group's assignment, forwards at most one hop, and answers every failure
 as a JSON ``503`` the caller can retry.
+
+A forwarded request carries the caller's ``headers`` (the worker's bearer token), and
+the routed-from mark is honoured only on a request the page's guard let through
+(``streams.web_auth.trusted``): from anyone else it means nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
+from yarl import URL
+
+from streams.web_auth import trusted
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,7 @@ async def route_by_partition(
     key: bytes,
     answer_here: Callable[[], Awaitable[Any]],
     timeout_s: float,
+    headers: Mapping[str, str] | None = None,
 ) -> Any:
     """Answer with ``answer_here`` on the owner of ``key``'s partition; forward otherwise."""
     me = str(app.conf.canonical_url)
@@ -62,13 +70,14 @@ async def route_by_partition(
             return _retry(web, "recovering", "the partition's state is being restored",
                           partition=partition, owner=me)
         return await answer_here()
-    if request.headers.get(ROUTED_HEADER):
+    if trusted(request) and request.headers.get(ROUTED_HEADER):
         return _retry(web, "rebalancing", "the partition is moving between workers",
                       partition=partition, owner=owner)
-    target = f"{owner.rstrip('/')}{request.path_qs}"
+    # the path as received, still encoded: ``%2F`` and dot segments are not re-normalised
+    target = URL(f"{owner.rstrip('/')}{request.raw_path}", encoded=True)
     try:
         async with app.http_client.get(
-            target, headers={ROUTED_HEADER: me},
+            target, headers={**(headers or {}), ROUTED_HEADER: me},
             timeout=aiohttp.ClientTimeout(total=timeout_s),
         ) as response:
             return web.bytes(await response.read(), status=response.status,

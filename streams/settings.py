@@ -15,6 +15,7 @@ the doc regenerated; ``Settings`` and ``MOT_<NAME>`` follow from the declaration
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
@@ -80,6 +81,34 @@ TOPICS = Section("Topics", (
     T("topic_alerts_drop_off", str, "mot.alerts.drop-off", "name", "drop-off alerts"),
     T("topic_alerts_touchpoint_status", str, "mot.alerts.touchpoint-status", "name",
       "touchpoint andon transitions"),
+    T("topic_erasure_requests", str, "mot.erasure-requests", "name",
+      "input: right-to-be-forgotten requests (`mot forget`, or any producer keyed by "
+      "customer; see [privacy](privacy.md))"),
+    T("topic_erasure_receipts", str, "mot.erasure-receipts", "name",
+      "one receipt per handled erasure request"),
+))
+
+_PRIVACY = "[privacy](privacy.md)"
+ERASURE = Section("Erasure and privacy", (
+    T("erasure_hash_key_file", str, "", "path",
+      "file holding the key of the keyed hash (HMAC-SHA256) that stands for an erased "
+      "customer in receipts, the suppression list and hashed alerts; read first",
+      "a key (file or `MOT_ERASURE_HASH_KEY`) is required unless every broker is on "
+      "loopback"),
+    T("erasure_hash_key", str, "", "secret",
+      "the same key given inline, when there is no key file; with neither and every broker "
+      "on loopback, a fixed key for local use only (see " + _PRIVACY + ")"),
+    T("erasure_suppression_s", float, 30 * DAY, "s",
+      "how long after an erasure the customer's later events follow "
+      "`MOT_ERASURE_POLICY`", "≥ 0"),
+    T("erasure_policy", str, "dead-letter", "name",
+      "what happens to a later event of an erased customer during the suppression period: "
+      "`dead-letter` (reason `erased`, payload not copied), `drop-counted` (dropped, "
+      "counted in `mot_erasure_suppressed_total`), `accept` (a new, empty state)",
+      "one of those three"),
+    T("alert_customer_id", str, "plain", "name",
+      "the `customer_id` (and record key) of the customer alerts: `plain`, or `hashed` "
+      "(the keyed hash)", "`plain` or `hashed`"),
 ))
 
 WORKER = Section("Worker and web port", (
@@ -142,6 +171,24 @@ INPUT = Section("Input limits and time policy", (
 REPLAY = Section("Offline replay", (
     T("replay_reorder_buffer", int, 100_000, "count",
       "`mot replay`/`report`: records held to put a file in event-time order", "≥ 0"),
+    T("replay_cache_customers", int, 20_000, "count",
+      "customers' states each replay worker keeps in memory; the rest spill to a temporary "
+      "RocksDB store (memory ≈ this × workers × state size)", "≥ 1"),
+    T("replay_spill_dir", str, "", "path",
+      "directory of the spill store and the workers' scratch files; empty: the system's "
+      "temporary directory"),
+    T("replay_workers", int, 0, "count",
+      "replay worker processes (customers hashed over them as the topic's partitioner "
+      "does); `0`: every core; `--workers` overrides it", "≥ 0"),
+    T("replay_chunk_events", int, 1024, "count",
+      "records per message from the replay parent to a worker", "≥ 1"),
+    T("replay_idle_advance", bool, False, "switch",
+      "at the end of the input, move each partition's clock on as the stream's "
+      "`MOT_JOURNEY_IDLE_ADVANCE_S` would by the replay's clock (now or `--as-of`), so "
+      "journeys still open then drop off as silent (see [replay](replay.md))"),
+    T("replay_silence_checks", bool, True, "switch",
+      "run the stream's silence check in replay (drop-offs of journeys gone silent); "
+      "`false` matches a worker whose check never fires"),
 ))
 
 JOURNEY_TIMERS = Section("Journeys and drop-off attribution", (
@@ -161,9 +208,26 @@ ANDON_BATCHING = Section("Touchpoint andon", (
       "moments", "≥ 1"),
 ))
 
+WEB_ACCESS = Section("Web access", (
+    T("web_token", str, "", "secret",
+      "bearer token of the data pages (`/customers`, `/touchpoints`), for local use; "
+      "accepted beside the file's tokens (see [security](security.md))"),
+    T("web_token_file", str, "", "path",
+      "file of bearer tokens, one a line (a mounted Kubernetes or Docker secret), re-read "
+      "when it changes; the first is the one sent to other workers",
+      "an existing, non-empty file; a token is required when `MOT_WEB_BIND` is beyond "
+      "loopback"),
+    T("metrics_token_file", str, "", "path",
+      "if set, `/metrics` needs a token from this file (or the data token)",
+      "an existing, non-empty file"),
+    T("web_max_in_flight", int, 200, "count",
+      "protected requests a worker works on at once; more are answered 429", "≥ 1"),
+))
+
 # Every tunable, runtime and model, in the order they are documented.
 SECTIONS: tuple[Section, ...] = merge_sections(
-    (KAFKA, TOPICS, WORKER, DELIVERY, INPUT, *MODEL, JOURNEY_TIMERS, ANDON_BATCHING, REPLAY))
+    (KAFKA, TOPICS, WORKER, WEB_ACCESS, DELIVERY, INPUT, *MODEL, JOURNEY_TIMERS, ANDON_BATCHING,
+     ERASURE, REPLAY))
 TUNABLES: Mapping[str, Tunable] = MappingProxyType(
     {t.name: t for s in SECTIONS for t in s.tunables})
 
@@ -240,6 +304,10 @@ class _SettingsMethods:
             problems.append("MOT_DEDUPE_WINDOW and MOT_RECENT_MOMENTS must be >= 0")
         if self.replay_reorder_buffer < 0:
             problems.append("MOT_REPLAY_REORDER_BUFFER must be >= 0")
+        if self.replay_workers < 0:
+            problems.append("MOT_REPLAY_WORKERS must be >= 0")
+        if self.replay_cache_customers < 1 or self.replay_chunk_events < 1:
+            problems.append("MOT_REPLAY_CACHE_CUSTOMERS and MOT_REPLAY_CHUNK_EVENTS must be >= 1")
         if self.vicious_failures < 1 or self.vicious_window_h <= 0:
             problems.append("MOT_VICIOUS_FAILURES must be >= 1 and MOT_VICIOUS_WINDOW_H > 0")
         if self.vicious_red_failures < self.vicious_failures:
@@ -251,6 +319,8 @@ class _SettingsMethods:
         if self.virtuous_moments < 1 or self.virtuous_quiet_days < 0:
             problems.append("MOT_VIRTUOUS_MOMENTS must be >= 1 and MOT_VIRTUOUS_QUIET_DAYS >= 0")
         problems.extend(self._journey_problems())
+        problems.extend(self._web_access_problems())
+        problems.extend(self._erasure_problems())
         if problems:
             raise SettingsError("; ".join(problems))
 
@@ -268,6 +338,16 @@ class _SettingsMethods:
                             "or SCRAM-SHA-512")
         if not self.kafka_sasl_username:
             problems.append("MOT_KAFKA_SASL_USERNAME is required with a SASL protocol")
+        return problems
+
+    def _erasure_problems(self) -> list[str]:
+        problems = []
+        if self.erasure_suppression_s < 0:
+            problems.append("MOT_ERASURE_SUPPRESSION_S must be >= 0")
+        if self.erasure_policy not in ("dead-letter", "drop-counted", "accept"):
+            problems.append("MOT_ERASURE_POLICY must be dead-letter, drop-counted or accept")
+        if self.alert_customer_id not in ("plain", "hashed"):
+            problems.append("MOT_ALERT_CUSTOMER_ID must be plain or hashed")
         return problems
 
     def _journey_problems(self) -> list[str]:
@@ -305,6 +385,42 @@ class _SettingsMethods:
         if self.standby_replicas < 0:
             problems.append("MOT_STANDBY_REPLICAS must be >= 0")
         return problems
+
+
+    def _web_access_problems(self) -> list[str]:
+        """A web port reachable beyond loopback serves customer data only with a token."""
+        problems = []
+        if self.web_max_in_flight < 1:
+            problems.append("MOT_WEB_MAX_IN_FLIGHT must be >= 1")
+        for name, path in (("MOT_WEB_TOKEN_FILE", self.web_token_file),
+                           ("MOT_METRICS_TOKEN_FILE", self.metrics_token_file)):
+            if path and not _token_file_usable(path):
+                problems.append(f"{name}={path!r} must name a readable file holding "
+                                "a token")
+        if not self.web_token and not self.web_token_file and not _loopback(self.web_bind):
+            problems.append(f"MOT_WEB_BIND={self.web_bind!r} is reachable beyond loopback: "
+                            "set MOT_WEB_TOKEN_FILE (a mounted secret) or MOT_WEB_TOKEN "
+                            "so that the customer pages need a bearer token")
+        return problems
+
+
+
+def _loopback(bind: str) -> bool:
+    host = bind.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _token_file_usable(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return any(line.strip() for line in f)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 Settings = make_dataclass(

@@ -10,9 +10,10 @@ import json
 import re
 import shlex
 import sys
+import tempfile
 import tomllib
 import xml.etree.ElementTree as ET
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 import yaml
 
 import streams.cli
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 from tests.harness import REPO
 from tests.test_observability_kafka import dashboard_queries
 from tests.test_prometheus_rules import exported_series_names
@@ -37,14 +38,25 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+TOKEN_FILE_VARIABLES = ("MOT_WEB_TOKEN_FILE", "MOT_METRICS_TOKEN_FILE")
+
+
 def check_service_env(env: dict[str, str]) -> Settings:
     """MOT_* names are settings, the values are ones the worker accepts, topics are the
-    defaults the rest of the deployment (and the docs) assume."""
+    defaults the rest of the deployment (and the docs) assume. Token files are the
+    deployment's mount paths (checked against the mounts elsewhere), so a file with a
+    token stands in for them here; the returned settings keep the deployment's paths."""
     mot = {k: str(v) for k, v in env.items() if k.startswith("MOT_")}
     assert set(mot) <= SETTING_NAMES, f"not settings: {sorted(set(mot) - SETTING_NAMES)}"
     for name, default in TOPIC_VARIABLES.items():
         assert mot.get(name, default) == default, name
-    return Settings.from_env(mot)
+    with tempfile.TemporaryDirectory() as tmp:
+        stand_in = Path(tmp) / "token"
+        stand_in.write_text("a-token\n")
+        checked = Settings.from_env({k: str(stand_in) if k in TOKEN_FILE_VARIABLES else v
+                                     for k, v in mot.items()})
+    return replace(checked, **{k.removeprefix("MOT_").lower(): v for k, v in mot.items()
+                               if k in TOKEN_FILE_VARIABLES})
 
 
 # --- Dockerfile -------------------------------------------------------------------------
@@ -76,7 +88,9 @@ def test_the_image_is_slim_non_root_and_health_checked() -> None:
     (health,) = [args for ins, args in stage if ins == "HEALTHCHECK"]
     assert "/health" in health and "MOT_WEB_PORT" in health
     env = docker_env()
-    check_service_env(env)
+    with pytest.raises(SettingsError, match="set MOT_WEB_TOKEN_FILE"):
+        check_service_env(env)  # bound beyond loopback: the image alone refuses to start
+    check_service_env({**env, "MOT_WEB_TOKEN_FILE": "/run/secrets/mot-web-token"})
     (expose,) = [args for ins, args in stage if ins == "EXPOSE"]
     assert expose == env["MOT_WEB_PORT"] == str(DEFAULTS.web_port)
     assert env["MOT_WEB_BIND"] == "0.0.0.0"
@@ -252,11 +266,11 @@ def test_kubernetes_workers_are_a_statefulset_with_state_probes_and_routing() ->
     assert sts["spec"]["serviceName"] == svc["metadata"]["name"]
     assert svc["spec"]["clusterIP"] == "None", "headless: one DNS name per worker"
 
-    settings = check_service_env(config["data"])
     (container,) = pod["spec"]["containers"]
     assert container["args"] == ["worker"]
     env = {e["name"]: e for e in container["env"]}
-    check_service_env({k: e.get("value", "") for k, e in env.items()})
+    settings = check_service_env({**config["data"],
+                                  **{k: e.get("value", "") for k, e in env.items()}})
     assert {r["configMapRef"]["name"] for r in container["envFrom"] if "configMapRef" in r} \
         == {config["metadata"]["name"]}
     web_host = env["MOT_WEB_HOST"]["value"]
@@ -274,8 +288,7 @@ def test_kubernetes_workers_are_a_statefulset_with_state_probes_and_routing() ->
     assert annotations["prometheus.io/path"] == "/metrics"
 
     (claim,) = sts["spec"]["volumeClaimTemplates"]
-    (mount,) = container["volumeMounts"]
-    assert mount["name"] == claim["metadata"]["name"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"]]
     assert mount["mountPath"] == settings.data_dir == docker_env()["MOT_DATA_DIR"]
 
     uid = re.search(r"--uid (\d+)", (REPO / "Dockerfile").read_text())
@@ -284,6 +297,86 @@ def test_kubernetes_workers_are_a_statefulset_with_state_probes_and_routing() ->
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     images = load_yaml(DEPLOY / "kubernetes" / "kustomization.yaml")["images"]
     assert container["image"] in {i["name"] for i in images}
+
+
+def worker_pod() -> tuple[dict[str, Any], dict[str, Any], Settings]:
+    """The StatefulSet's pod template, its container, and the settings they give."""
+    m = manifests()
+    pod = m["StatefulSet"]["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    env = {e["name"]: e.get("value", "") for e in container["env"]}
+    return pod, container, check_service_env({**m["ConfigMap"]["data"], **env})
+
+
+def test_kubernetes_network_policy_admits_only_workers_and_prometheus_to_the_web_port() -> None:
+    pod, container, settings = worker_pod()
+    policy = manifests()["NetworkPolicy"]
+    labels = pod["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    (port,) = rule["ports"]
+    (container_port,) = container["ports"]
+    assert port == {"protocol": "TCP", "port": settings.web_port}
+    assert container_port["containerPort"] == settings.web_port
+    workers, prometheus = rule["from"]
+    assert set(workers) == {"podSelector"}, "workers of this namespace only"
+    assert workers["podSelector"]["matchLabels"].items() <= labels.items()
+    assert prometheus["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
+    assert prometheus["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"}
+    documented = (DEPLOY / "prometheus" / "prometheus.yml").read_text() \
+        + (REPO / "docs" / "security.md").read_text()
+    assert "app.kubernetes.io/name=prometheus" in documented
+    assert '"monitoring"' in documented
+
+
+def test_kubernetes_web_token_secret_is_mounted_where_the_worker_reads_it() -> None:
+    pod, container, settings = worker_pod()
+    secret = load_yaml(DEPLOY / "kubernetes" / "web-token-secret.yaml")
+    assert secret["kind"] == "Secret"
+    resources = load_yaml(DEPLOY / "kubernetes" / "kustomization.yaml")["resources"]
+    assert "web-token-secret.yaml" not in resources, "re-applying must not replace the token"
+    (volume,) = [v for v in pod["spec"]["volumes"]
+                 if v.get("secret", {}).get("secretName") == secret["metadata"]["name"]]
+    assert volume["secret"].get("optional") is not True
+    (item,) = volume["secret"]["items"]
+    assert item["key"] in secret["stringData"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    assert "subPath" not in mount, "a subPath mount is never updated: no rotation"
+    assert settings.web_token_file == f"{mount['mountPath']}/{item['path']}"
+    assert settings.web_bind == "0.0.0.0", "the reason the token is required"
+    assert settings.metrics_token_file == "", "/metrics open, as the annotations scrape it"
+
+
+def test_compose_workers_read_the_token_from_a_docker_secret() -> None:
+    spec = compose()
+    secrets = spec["secrets"]
+    for name, service in workers(spec).items():
+        s = check_service_env(service["environment"])
+        (secret,) = service["secrets"]
+        assert s.web_token_file == f"/run/secrets/{secret}", name
+        source = DEPLOY / secrets[secret]["file"]
+        assert source.parent == DEPLOY / "secrets"
+    ignore = (DEPLOY / "secrets" / ".gitignore").read_text().split()
+    assert "*" in ignore, "tokens made on each machine are never committed"
+
+
+def test_prometheus_shows_the_protected_metrics_job_too() -> None:
+    text = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    config = yaml.safe_load(text)
+    (open_job,) = config["scrape_configs"]
+    commented = [ln.removeprefix("  # ") for ln in text.splitlines() if ln.startswith("  # ")
+                 and ln.removeprefix("  # ").lstrip().startswith(("-", "job_name", "metrics",
+                                                                    "authorization", "type",
+                                                                    "credentials", "static",
+                                                                    "targets"))]
+    (protected,) = yaml.safe_load("\n".join(commented))
+    assert protected["job_name"] == open_job["job_name"], "rules select the job by name"
+    assert protected["authorization"]["type"] == "Bearer"
+    assert protected["authorization"]["credentials_file"].startswith("/etc/prometheus/")
+    assert protected["static_configs"] == open_job["static_configs"]
 
 
 # --- Grafana dashboard ------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """Property-based: whatever the record (bytes, key, any timestamp the pattern admits, any
-signal values), the per-record function rejects it with a reason or scores it; it never
-raises, so nothing reaches the worker's internal-error path."""
+signal values, hostile bytes from ``tests/hostile.py``), the per-record function rejects
+it with one of the documented dead-letter reasons, the one the contract gives where the
+input decides it, or scores it; it never raises, so nothing reaches the worker's
+internal-error path."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -12,6 +15,12 @@ from hypothesis import strategies as st
 
 from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import process_record
+from tests.hostile import Case, hostile_records
+
+# README "Dead letters", internal_error aside (a defect of ours, never an input's fault)
+REASONS = {"empty_record", "too_large", "invalid_json", "not_an_object", "missing_field",
+           "unknown_field", "wrong_type", "out_of_range", "invalid_value", "invalid_timestamp",
+           "no_outcome_signal", "too_late", "too_far_in_future"}
 
 CFG = ModelConfig()
 NOW = 1_780_000_000.0
@@ -46,6 +55,8 @@ def test_no_sequence_of_records_raises(records: list[tuple[dict[str, Any], bool]
         done = process_record(orjson.dumps(e), key, states.get, CFG, 65536, NOW)
         assert (done.rejected is not None) + (done.rekey is not None) + (
             done.result is not None) == 1
+        if done.rejected is not None:
+            assert done.rejected[0] in REASONS and done.rejected[1], done.rejected
         if done.state is not None:
             states[e["customer_id"]] = orjson.loads(orjson.dumps(done.state))
 
@@ -55,3 +66,22 @@ def test_no_sequence_of_records_raises(records: list[tuple[dict[str, Any], bool]
 def test_no_bytes_raise(value: bytes, key: bytes | None) -> None:
     done = process_record(value, key, {}.get, CFG, 256, NOW)
     assert done.rejected is not None or done.rekey is not None or done.result is not None
+    if not value:
+        assert done.rejected is not None and done.rejected[0] == "empty_record"
+    elif len(value) > 256:
+        assert done.rejected is not None and done.rejected[0] == "too_large"
+    elif done.rejected is not None:
+        assert done.rejected[0] in REASONS
+
+
+@settings(deadline=None)
+@given(hostile_records())
+def test_hostile_records_are_dead_lettered_with_their_reason_or_scored(case: Case) -> None:
+    raw, limit, reason = case
+    customer_id = json.loads(raw)["customer_id"] if reason is None else "c-1"
+    done = process_record(raw, customer_id.encode(), {}.get, CFG, limit, NOW)
+    if reason is None:
+        assert done.rejected is None and done.result is not None, done.rejected
+        assert done.customer_id == customer_id and not done.result.duplicate
+    else:
+        assert done.rejected is not None and done.rejected[0] == reason, raw[:300]

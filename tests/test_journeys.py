@@ -21,12 +21,13 @@ from agents.domain.journeys import (
     KEY,
     OPEN,
     JourneyConfig,
+    earliest_deadline,
     expire_journeys,
     journey_status,
     stream_watermark,
 )
 from agents.domain.model_config import ModelConfig
-from agents.domain.moment_processor import process_record
+from agents.domain.moment_processor import process_record, process_silence_check
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC).timestamp()
 NOW = T0 + 30 * 86400
@@ -130,6 +131,18 @@ def test_no_upstream_failure_blames_the_drop_off_point() -> None:
     assert alert["upstream_failures"] == [] and alert["severity"] == "amber"
 
 
+def test_a_duplicate_leaves_the_open_journeys_from_which_the_deadline_is_restored() -> None:
+    """A re-read event changes no journey; the state it finds still tells the deadline,
+    which the worker writes back to its index if a crash lost the index's entry."""
+    r = Run().send(ev("e1", "web.search", 0), ev("e2", "web.product-page", 1, jid="j2"),
+                   ev("e3", "web.search", 3))
+    before = r.journeys()
+    assert earliest_deadline(before, CFG.journeys.timeout_s) == pytest.approx(T0 + 60 + 600)
+    r.send(ev("e1", "web.search", 0))  # read again after a crash
+    assert r.journeys() == before
+    assert earliest_deadline(None, CFG.journeys.timeout_s) is None
+
+
 def test_silence_past_the_timeout_drops_the_journey_at_the_watermark() -> None:
     r = Run().send(ev("e1", "web.search", 0), ev("e2", "web.product-page", 1, csat=1))
     js = r.journeys()
@@ -148,6 +161,32 @@ def test_silence_past_the_timeout_drops_the_journey_at_the_watermark() -> None:
     assert alert["upstream_failures"][0]["steps_before"] == 1  # the step that never came
     assert alert["silent_for_s"] == pytest.approx(600.0)
     assert alert["alert_id"] == drop_off_id("c1", "j1")
+
+
+def test_the_silence_check_drops_the_journey_and_sends_the_drop_off_of_the_event_path() -> None:
+    r = Run().send(ev("e1", "web.search", 0), ev("e2", "web.product-page", 1, csat=1))
+    state = r.store["c1"]
+    last = T0 + 60
+    quiet = process_silence_check(state, "c1", last + 599.0, CFG, NOW)
+    assert quiet.outputs == [] and quiet.state is None  # nothing due: the state stays as it is
+    assert quiet.journeys.open_count == 1
+    checked = process_silence_check(state, "c1", last + 600.0, CFG, NOW)
+    [out] = checked.outputs
+    _, change = expire_journeys(state[KEY], last + 600.0, CFG.journeys)
+    assert out.kind == "drop-off" and out.key == "c1"
+    assert out.value == drop_off_alert("c1", change.dropped[0], CFG.journeys,
+                                       CFG.quality.failed_threshold, CFG.quality.red_quality,
+                                       NOW)
+    jsonschema.validate(out.value, SCHEMA)
+    assert checked.state is not None and checked.journeys.closed == [DROPPED]
+    assert journey_status(checked.state[KEY], "j1") == DROPPED
+    assert {k: v for k, v in checked.state.items() if k != KEY} == \
+        {k: v for k, v in state.items() if k != KEY}  # only the journeys changed
+    assert r.store["c1"] is state and journey_status(state[KEY], "j1") == OPEN  # not modified
+    again = process_silence_check(checked.state, "c1", last + 600.0, CFG, NOW)
+    assert [o.value for o in again.outputs] == [out.value]  # read again: the same alert
+    nobody = process_silence_check(None, "c9", last + 600.0, CFG, NOW)
+    assert nobody.outputs == [] and nobody.state is None and nobody.journeys.open_count == 0
 
 
 def test_the_customers_own_later_event_drops_their_silent_journey() -> None:

@@ -54,8 +54,7 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "mot.json"
 # Grafana's own variables, as Grafana would fill them in for a 1 s scrape interval
 GRAFANA_VARIABLES = {"$__rate_interval": "15s", "$__range": "2m", "$instance": ".*"}
 
-needs_prometheus = pytest.mark.skipif(
-    PROMETHEUS is None, reason="prometheus not installed (make system-deps)")
+needs_prometheus = pytest.mark.requires_tool("prometheus")  # fails under CI=true if missing
 ANDON_TOUCHPOINT = "billing.invoice"  # not one of the synthetic traffic's touchpoints
 
 
@@ -337,7 +336,7 @@ async def test_every_dashboard_query_returns_data_from_a_real_prometheus(
 
 
 @needs_prometheus
-async def test_every_rule_evaluates_on_real_scrapes_and_nothing_critical_fires(
+async def test_every_rule_evaluates_on_real_scrapes_and_nothing_critical_holds(
     worker: WorkerProcess, prometheus: PrometheusProcess, flowing: None
 ) -> None:
     rules = yaml.safe_load((DEPLOY / "prometheus" / "rules.yml").read_text())
@@ -358,11 +357,29 @@ async def test_every_rule_evaluates_on_real_scrapes_and_nothing_critical_fires(
 
     targets = prometheus.api("targets")["data"]["activeTargets"]
     assert [t["health"] for t in targets] == ["up"]
-    firing = prometheus.query('ALERTS{alertstate="firing", severity="critical"}')
-    assert firing["data"]["result"] == [], "a healthy worker raises no critical alert"
 
     # the red touchpoint's alert is pending (it fires once red for 5 minutes)
     await eventually(prometheus, 'ALERTS{alertname="MotTouchpointRed", alertstate="pending"}',
                      lambda seen: bool(seen))
     pending = prometheus.query('ALERTS{alertname="MotTouchpointRed"}')["data"]["result"]
     assert [a["metric"]["touchpoint"] for a in pending] == [ANDON_TOUCHPOINT]
+
+    # Nothing critical holds on a healthy worker but the planted red touchpoint. Most
+    # critical alerts wait minutes (`for:`) before they fire, longer than this test runs,
+    # so their firing state would prove nothing: each one's expression is evaluated now
+    # and must select no series (promtool's rule tests cover the `for:` windows).
+    critical = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"]
+                if "alert" in r and r["labels"]["severity"] == "critical"}
+    assert set(critical) == {"MotWorkerDown", "MotNoWorkerUp", "MotInternalErrors",
+                             "MotConsumerStalled", "MotTouchpointRed"}
+    holding: dict[str, list[dict[str, str]]] = {}
+    for name, expr in sorted(critical.items()):
+        answer = prometheus.query(expr)
+        assert answer.get("status") == "success", (name, answer)
+        holding[name] = [s["metric"] for s in answer["data"]["result"]]
+    assert {n: [m.get("touchpoint") for m in ms] for n, ms in holding.items()} == {
+        "MotWorkerDown": [], "MotNoWorkerUp": [], "MotInternalErrors": [],
+        "MotConsumerStalled": [], "MotTouchpointRed": [ANDON_TOUCHPOINT]}, holding
+    states = prometheus.query('ALERTS{severity="critical"}')["data"]["result"]
+    assert {(a["metric"]["alertname"], a["metric"]["alertstate"]) for a in states} == {
+        ("MotTouchpointRed", "pending")}

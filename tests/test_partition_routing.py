@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web as aioweb
 
 from streams.partition_routing import ROUTED_HEADER, owner_url, route_by_partition
+from streams.web_auth import TRUSTED
 from tests.harness import free_port
 
 TOPIC = "mot.touchpoints"
@@ -45,18 +46,28 @@ def fake_app(distribution: dict[str, Any], partition: int | None, http: Any = No
         rebalancing=rebalancing, in_recovery=False, http_client=http)
 
 
-def request(headers: dict[str, str] | None = None) -> Any:
-    return SimpleNamespace(headers=headers or {}, path="/customers/alice",
-                           path_qs="/customers/alice")
+class FakeRequest(dict[str, Any]):
+    """The parts of an aiohttp request the router reads (it is a mapping, like aiohttp's)."""
+
+    def __init__(self, headers: dict[str, str], trusted: bool) -> None:
+        super().__init__({TRUSTED: True} if trusted else {})
+        self.headers = headers
+        self.path = "/customers/alice"
+        self.raw_path = "/customers/alice"
+
+
+def request(headers: dict[str, str] | None = None, trusted: bool = True) -> Any:
+    """A request as the page's guard let it through (``trusted``) or as anyone sends it."""
+    return FakeRequest(headers or {}, trusted)
 
 
 async def here() -> Answer:
     return Answer(200, {"served_by": ME})
 
 
-async def route(app: Any, req: Any = None) -> Answer:
+async def route(app: Any, req: Any = None, headers: dict[str, str] | None = None) -> Answer:
     return await route_by_partition(app, FakeWeb(), req or request(), TOPIC, b"alice", here,
-                                    timeout_s=2.0)
+                                    timeout_s=2.0, headers=headers)
 
 
 def test_owner_is_the_worker_assigned_the_partition() -> None:
@@ -96,6 +107,48 @@ async def test_an_unreachable_owner_is_a_json_503() -> None:
     assert answer.status == 503
     assert answer.body == {"error": "owner_unreachable", "partition": 0, "owner": owner,
                            "detail": "the worker that owns the partition did not answer"}
+
+
+async def owner_server(seen: list[tuple[str | None, str | None]]) -> tuple[Any, str]:
+    """A stand-in owner answering 404 for alice, noting the headers it was sent."""
+
+    async def owner_page(req: aioweb.Request) -> aioweb.Response:
+        seen.append((req.headers.get(ROUTED_HEADER), req.headers.get("Authorization")))
+        return aioweb.json_response({"error": "not_found", "customer_id": "alice"}, status=404)
+
+    server = aioweb.Application()
+    server.router.add_get("/customers/alice", owner_page)
+    runner = aioweb.AppRunner(server)
+    await runner.setup()
+    port = free_port()
+    await aioweb.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def test_a_routed_mark_from_an_untrusted_request_is_ignored() -> None:
+    seen: list[tuple[str | None, str | None]] = []
+    runner, owner = await owner_server(seen)
+    try:
+        async with aiohttp.ClientSession() as http:
+            answer = await route(fake_app({owner: {TOPIC: [0]}}, 0, http),
+                                 request({ROUTED_HEADER: "http://evil:1"}, trusted=False))
+    finally:
+        await runner.cleanup()
+    assert answer.status == 404, "forwarded as any request, not refused as a second hop"
+    assert seen == [(ME, None)]
+
+
+async def test_a_forwarded_request_carries_the_workers_token() -> None:
+    seen: list[tuple[str | None, str | None]] = []
+    runner, owner = await owner_server(seen)
+    try:
+        async with aiohttp.ClientSession() as http:
+            answer = await route(fake_app({owner: {TOPIC: [0]}}, 0, http),
+                                 headers={"Authorization": "Bearer s3cret"})
+    finally:
+        await runner.cleanup()
+    assert answer.status == 404
+    assert seen == [(ME, "Bearer s3cret")]
 
 
 async def test_the_owner_answer_is_relayed_with_its_status() -> None:

@@ -21,8 +21,7 @@ RULES = PROMETHEUS_DIR / "rules.yml"
 RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 PROMTOOL = shutil.which("promtool")
 
-needs_promtool = pytest.mark.skipif(PROMTOOL is None,
-                                    reason="promtool not installed (make system-deps)")
+needs_promtool = pytest.mark.requires_tool("promtool")  # fails under CI=true if missing
 
 
 def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,6 @@ from agents.domain.running_score import (
     ScoreConfig,
     apply_moment,
     contribution,
-    decay_factor,
     score_at,
 )
 
@@ -52,11 +51,17 @@ def test_score_halves_after_one_half_life() -> None:
     assert s2 == pytest.approx(2.5)
 
 
-@given(scores, st.floats(min_value=0, max_value=1e10))
-def test_decay_never_flips_the_sign(s: float, dt: float) -> None:
-    decayed = s * decay_factor(dt, CFG.half_life_s)
-    assert decayed == 0 or math.copysign(1, decayed) == math.copysign(1, s)
-    assert abs(decayed) <= abs(s)
+@given(scores, st.floats(min_value=0, max_value=1e10), st.floats(min_value=0.01, max_value=100))
+def test_decay_never_flips_the_sign(s: float, dt: float, weight: float) -> None:
+    """A neutral moment (q = 0) ``dt`` after the last one, and the score read ``dt``
+    later: only decay acts, and it shrinks the score towards 0 without crossing it."""
+    moved, at = apply_moment(s, T0, 0.0, weight, T0 + dt, CFG)
+    assert at == T0 + dt
+    for decayed in (moved, score_at(s, T0, T0 + dt, CFG)):
+        assert decayed == 0 or math.copysign(1, decayed) == math.copysign(1, s)
+        assert abs(decayed) <= abs(s)
+    # a neutral moment that arrives late (dt before the latest) leaves the score alone
+    assert apply_moment(s, T0 + dt, 0.0, weight, T0, CFG) == (s, T0 + dt)
 
 
 @given(st.lists(st.tuples(st.floats(min_value=-1, max_value=1),

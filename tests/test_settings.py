@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
 import re
+import tempfile
 import textwrap
 from dataclasses import fields, replace
 from pathlib import Path
@@ -65,9 +67,23 @@ def test_an_unusable_value_names_its_variable(env: dict[str, str], name: str) ->
 # The declaration: every tunable once, with its variable, unit and meaning; Settings, the
 # domain configs and docs/configuration.md all follow it.
 
+def _token_file() -> str:
+    """A readable token file, for the settings that must name one."""
+    fd, path = tempfile.mkstemp(prefix="mot-test-token-")
+    os.write(fd, b"a-test-token\n")
+    os.close(fd)
+    return path
+
+
+_TOKEN_FILE = _token_file()
+
+
 def _changed(t: Tunable) -> Any:
     """A value other than the default that the model's rules still accept."""
-    special: dict[str, Any] = {"kafka_security_protocol": "SSL", "touchpoint_amber_ratio": 3.0}
+    special: dict[str, Any] = {"kafka_security_protocol": "SSL", "touchpoint_amber_ratio": 3.0,
+                               "web_token_file": _TOKEN_FILE, "metrics_token_file": _TOKEN_FILE,
+                               "web_bind": "127.0.0.2",
+                               "erasure_policy": "accept", "alert_customer_id": "hashed"}
     if t.name in special:
         return special[t.name]
     if t.kind is bool:

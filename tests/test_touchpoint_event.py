@@ -12,6 +12,16 @@ from jsonschema import Draft202012Validator
 
 from schemas import schema_path
 from schemas.touchpoint_event import InvalidEvent, decode_event, validate_event
+from tests.hostile import (
+    Case,
+    base_fields,
+    duplicate_keys,
+    edge_numbers,
+    good_unicode,
+    hostile_records,
+    padded,
+    record,
+)
 
 SCHEMA = json.loads(schema_path("touchpoint-event.v1").read_text())
 JSON_SCHEMA = Draft202012Validator(SCHEMA)
@@ -156,3 +166,54 @@ def test_no_input_raises_anything_but_a_rejection(raw: bytes) -> None:
         decode_event(raw, LIMIT)
     except InvalidEvent as exc:
         assert exc.reason and exc.detail
+
+
+# --- hostile bytes: the reason each one gets --------------------------------------------
+
+def reason_of(raw: bytes, limit: int) -> str | None:
+    try:
+        decode_event(raw, limit)
+    except InvalidEvent as exc:
+        assert exc.detail
+        return exc.reason
+    return None
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_records())
+def test_each_hostile_record_gets_the_reason_the_contract_gives(case: Case) -> None:
+    raw, limit, reason = case
+    assert reason_of(raw, limit) == reason, raw[:300]
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(duplicate_keys(), edge_numbers(), good_unicode()))
+def test_the_json_schema_agrees_on_duplicates_numbers_and_unicode(case: Case) -> None:
+    """What parses as JSON for Python too is valid for the published schema exactly when
+    the validator accepts it (calendar checks aside)."""
+    raw, _, reason = case
+    if reason == "invalid_json":
+        return
+    event = json.loads(raw)  # Python's json also keeps the last of duplicate names
+    assert JSON_SCHEMA.is_valid(event) == (reason in (None, "invalid_timestamp")), raw
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (record(base_fields(attributes=b'{"d":' + b"[" * 1021 + b"]" * 1021 + b"}")), None),
+    (record(base_fields(attributes=b'{"d":' + b"[" * 1023 + b"]" * 1023 + b"}")),
+     "invalid_json"),
+    (padded(LIMIT), None),
+    (padded(LIMIT + 1), "too_large"),
+    (record(base_fields(csat=b"NaN")), "invalid_json"),
+    (record(base_fields(csat=b"1e309")), "invalid_json"),
+    (record(base_fields(csat=b"-0")), "out_of_range"),
+    (record(base_fields(nps=b"-0")), None),
+    (record(base_fields(weight=b"-0.0")), "out_of_range"),
+    (record(base_fields(csat=b"18446744073709551616")), "out_of_range"),
+    (record([*base_fields(), (b"csat", b"9")]), "out_of_range"),
+    (record([*base_fields(csat=b"9"), (b"csat", b"3")]), None),
+    (record(base_fields(event_id=b'"e\xff"')), "invalid_json"),
+    (record(base_fields(event_id=b'"\\ud800"')), "invalid_json"),
+])
+def test_hostile_edges_by_example(raw: bytes, reason: str | None) -> None:
+    assert reason_of(raw, LIMIT) == reason

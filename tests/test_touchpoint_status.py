@@ -16,10 +16,15 @@ from agents.domain.touchpoint_status import (
     RED,
     StatusConfig,
     Transition,
+    baseline_failure_rate,
     figures,
     level,
     observe,
+    partition_of,
     status_alert,
+    status_level,
+    status_view,
+    with_partition,
 )
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas"
@@ -65,8 +70,14 @@ def test_a_jump_goes_amber_then_red_and_back_to_green_each_once() -> None:
                                                                     ("amber", "red")]
     assert figures(st, CFG).baseline_rate == pytest.approx(base)  # frozen during the incident
     st, down = feed(st, T0 + 420, 200, 0.05)
-    assert [LEVELS[t.status] for t in down][-1] == "green"
-    assert len(down) <= 2 and all(t.previous != t.status for t in down)
+    # Back at 5 %, the 40 % buckets (T0+300 … T0+419) leave the 6-bucket window one by one.
+    # Red holds down to 0.8 · 4 · 0.05 = 0.16: with two of them left (T0+450 … T0+459)
+    # the rate is still (2·40 + 3·5 + 5)/600 ≥ 0.167. At T0+460 one is left: (40 + 4·5)/501
+    # = 0.1198, under 0.16 but over amber's 2 · 0.05 = 0.1: amber. At T0+470 none is left:
+    # 25/501 = 0.0499, under 0.8 · 2 · 0.05 = 0.08: green. Exactly two transitions.
+    assert [(LEVELS[t.previous], LEVELS[t.status], t.at - T0, t.figures.failures,
+             t.figures.events) for t in down] == [("red", "amber", 460.0, 60, 501),
+                                                  ("amber", "green", 470.0, 25, 501)]
     assert [t.seq for t in up + down] == list(range(1, len(up + down) + 1))
     for t in up + down:
         alert = status_alert("checkout.payment", t, "e-1", CFG, T0 + 1000)
@@ -104,3 +115,22 @@ def test_moments_older_than_the_window_are_not_counted() -> None:
     assert late and t is None and again == st
     _, _, late = observe(st, T0 + 100 - 30, True, CFG)
     assert not late
+
+
+def test_the_page_view_and_the_gauges_read_the_status_through_the_domain() -> None:
+    st, _ = feed(None, T0, 5, 0.5)
+    view = status_view(st, CFG)
+    assert view["status"] == "green" and view["since"] is None and view["transitions"] == 0
+    assert view["judged"] is False and view["baseline"]["failure_rate"] is None
+    assert view["window"]["events"] == 50 and view["window"]["failures"] == 25
+    assert view["window"]["end"] == "2026-09-21T14:13:24.900Z"
+    st, up = feed(st, T0 + 5, 300, 0.05)
+    st, up = feed(st, T0 + 305, 120, 0.40)
+    view = status_view(st, CFG)
+    assert status_level(st) == up[-1].status and view["status"] == LEVELS[up[-1].status]
+    assert view["transitions"] == len(up) and view["since"].endswith("Z")
+    assert baseline_failure_rate(st) == pytest.approx(view["baseline"]["failure_rate"])
+    assert partition_of(st) is None
+    served = with_partition(st, 3)
+    assert partition_of(served) == 3 and partition_of(st) is None  # a new value
+    assert status_view(served, CFG) == view

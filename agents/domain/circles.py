@@ -19,7 +19,8 @@ the customer's n-th circle of its kind, ``alert_id = uuid5(kind, customer, n,
 lifecycle)``. Reordering the failures of a chain (or the good moments that end it)
 yields the same ids; see the README's out-of-order policy for the exact claim.
 
-:func:`update_circles` returns each transition as a compact *lifecycle record* (a list:
+:func:`update_circles` (the rules :func:`vicious_circle` and :func:`virtuous_circle`)
+returns each transition as a compact *lifecycle record* (a list:
 everything in the alert that the causing event does not carry) and
 :func:`lifecycle_alert` renders it with that event. The customer's state keeps the
 records of its last transitions, so a duplicate of the causing event re-sends the very
@@ -30,10 +31,10 @@ from __future__ import annotations
 
 from bisect import insort
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from agents.domain.alert_ids import alert_id
+from agents.domain.timestamps import iso
 from agents.domain.tunables import DAY, HOUR, default
 
 VICIOUS = "vicious-circle"
@@ -77,121 +78,190 @@ def has_chain(times: list[float], n: int, window_s: float) -> bool:
     return any(times[i + n - 1] - times[i] <= window_s for i in range(len(times) - n + 1))
 
 
-def iso(ts: float) -> str:
-    """Epoch seconds as RFC 3339 UTC with milliseconds (as in the failed-moment alert)."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+@dataclass(frozen=True, slots=True)
+class CircleMoment:
+    """One new (not duplicate, accepted) moment, as the circle rules see it."""
+
+    event: dict[str, Any]  # the event: its id and ``recovery_of`` are evidence
+    occurred_at: float  # its event time
+    failed: bool
+    delight: bool
+    score: float  # the customer's running score after the moment
+    at: float  # the customer's latest event time after the moment
+
+    @property
+    def event_id(self) -> str:
+        return str(self.event["event_id"])
+
+    @property
+    def recovery_of(self) -> str | None:
+        """The failed moment this one tries to repair, if it says so."""
+        return self.event.get("recovery_of")
+
+
+# The circle state, under ``"c"`` in the customer's state (keys are short: it is
+# serialized on every update):
+#   lf  event time of the customer's latest failed moment (the virtuous quiet period)
+#   vf  failure memory of the current chain, sorted (entries: F_AT, F_EVENT_ID, ...)
+#   vo  the open vicious circle: n, at (opened), chain, red (0/1), rec (recoveries)
+#   vn  vicious circles opened so far;  vr  last failure of the last resolved one
+#   ds  the newest delights [event time, event id];  nd  latest other moment's time
+#   wo  the open virtuous circle: n, at;  wn  virtuous circles opened so far
 
 
 def update_circles(
     prev: dict[str, Any] | None,
-    event: dict[str, Any],
-    occurred_at: float,
-    q: float,
-    failed: bool,
-    delight: bool,
-    score: float,
-    at: float,
+    moment: CircleMoment,
     cfg: CircleConfig,
     max_lateness_s: float,
 ) -> tuple[dict[str, Any], list[list[Any]]]:
-    """Apply one new (non-duplicate, accepted) moment to the circle state ``prev``.
-
-    ``score`` and ``at`` are the customer's running score and latest event time after
-    the moment. Returns the new circle state (``prev`` is not modified) and the
-    lifecycle records, in order (:func:`lifecycle_alert` makes them alerts).
-    """
+    """Apply one moment to the circle state ``prev`` (not modified): the new state and the
+    lifecycle records, in order (:func:`lifecycle_alert` makes them alerts)."""
     c: dict[str, Any] = dict(prev) if prev else {}
-    out: list[list[Any]] = []
-    t = occurred_at
-    threshold = cfg.vicious_score_threshold
-    recovery_of = event.get("recovery_of")
-
-    # --- vicious circle -------------------------------------------------------------
-    if failed:
+    if moment.failed:
         lf = c.get("lf")
-        if lf is None or t > lf:
-            c["lf"] = t
-        previous_end = c.get("vr")  # the last failure of the previous (resolved) circle
-        if previous_end is None or t > previous_end:  # older ones belonged to that circle
-            horizon = at - max_lateness_s - cfg.vicious_window_s
-            memory = [f for f in c.get("vf", ()) if f[F_AT] >= horizon]
-            insort(memory, [t, event["event_id"], recovery_of or 0])
-            if len(memory) > cfg.vicious_memory:
-                memory = memory[len(memory) - cfg.vicious_memory:]
-            c["vf"] = memory
-            vo = c.get("vo")
-            if vo is None:
-                if (
-                    score < threshold
-                    and (previous_end is None
-                         or memory[-1][F_AT] >= previous_end + cfg.vicious_cooldown_s)
-                    and has_chain([f[F_AT] for f in memory], cfg.vicious_failures,
-                                  cfg.vicious_window_s)
-                ):
-                    n = c.get("vn", 0) + 1
-                    vo = {"n": n, "at": at, "chain": len(memory), "red": 0}
-                    c["vn"] = n
-                    c["vo"] = vo
-                    out.append(_vicious(event, vo, memory, "opened", score))
-                    failed_recovery = next(
-                        ((f[F_EVENT_ID], f[F_RECOVERY_OF]) for f in memory if f[F_RECOVERY_OF]),
-                        None)
-                    if failed_recovery or vo["chain"] >= cfg.vicious_red_failures:
-                        vo["red"] = 1
-                        out.append(_vicious(event, vo, memory, "escalated", score,
-                                            recovery=failed_recovery))
-            else:
-                vo = c["vo"] = {**vo, "chain": vo["chain"] + 1}
-                if not vo["red"] and (recovery_of or vo["chain"] >= cfg.vicious_red_failures):
-                    vo["red"] = 1
-                    out.append(_vicious(event, vo, memory, "escalated", score,
-                                        recovery=(event["event_id"], recovery_of)
-                                        if recovery_of else None))
-    vo = c.get("vo")
-    if vo is not None:
-        if recovery_of and not failed:
-            vo = c["vo"] = {**vo, "rec": [*vo.get("rec", ())[1 - MAX_RECOVERIES:],
-                                          [event["event_id"], recovery_of]]}
-        if score >= threshold:
-            # The chain is over: its failures never count again, and the cooldown runs
-            # from its last failure (event time, so it does not depend on which good
-            # moment happened to tip the score).
-            chain = c.get("vf") or [[vo["at"]]]
-            last_failure = chain[-1][F_AT]
-            del c["vo"]
-            c["vr"] = last_failure
-            c.pop("vf", None)
-            out.append(_vicious(event, vo, [], "resolved", score, resolved_at=at,
-                                cooldown_until=last_failure + cfg.vicious_cooldown_s))
+        if lf is None or moment.occurred_at > lf:
+            c["lf"] = moment.occurred_at
+    records = vicious_circle(c, moment, cfg, max_lateness_s)
+    records.extend(virtuous_circle(c, moment, cfg))
+    return c, records
 
-    # --- virtuous circle ------------------------------------------------------------
+
+def vicious_circle(c: dict[str, Any], m: CircleMoment, cfg: CircleConfig,
+                   max_lateness_s: float) -> list[list[Any]]:
+    """DOMAIN.md "vicious-circle": failed moments beget failed moments.
+
+    It opens when ``vicious_failures`` (3) failures fall within ``vicious_window_s``
+    (72 h) of event time while the score is below ``vicious_score_threshold`` (0),
+    escalates amber → red once (the chain reaches ``vicious_red_failures``, or a recovery
+    attempt fails), and resolves when the score is back at the threshold. Opened once,
+    not re-sent per failure: each transition is one lifecycle record. Updates ``c`` in
+    place; returns the records.
+    """
+    out: list[list[Any]] = []
+    if m.failed:
+        memory = _remember_failure(c, m, cfg, max_lateness_s)
+        if memory is not None:
+            if c.get("vo") is None:
+                out.extend(_open_vicious(c, m, memory, cfg))
+            else:
+                out.extend(_grow_vicious(c, m, memory, cfg))
+    if c.get("vo") is not None:
+        out.extend(_recover_vicious(c, m, cfg))
+    return out
+
+
+def _remember_failure(c: dict[str, Any], m: CircleMoment, cfg: CircleConfig,
+                      max_lateness_s: float) -> list[list[Any]] | None:
+    """Add the failure to the chain's memory (bounded in size and in event time); None
+    when it is older than the last resolved circle's chain (it belonged to that one)."""
+    previous_end = c.get("vr")
+    if previous_end is not None and m.occurred_at <= previous_end:
+        return None
+    horizon = m.at - max_lateness_s - cfg.vicious_window_s
+    memory = [f for f in c.get("vf", ()) if f[F_AT] >= horizon]
+    insort(memory, [m.occurred_at, m.event_id, m.recovery_of or 0])
+    if len(memory) > cfg.vicious_memory:
+        memory = memory[len(memory) - cfg.vicious_memory:]
+    c["vf"] = memory
+    return memory
+
+
+def _open_vicious(c: dict[str, Any], m: CircleMoment, memory: list[list[Any]],
+                  cfg: CircleConfig) -> list[list[Any]]:
+    """Open a circle when the chain holds, the score is below the threshold and the last
+    circle's cooldown is over; red at once if the chain is long or a recovery failed."""
+    previous_end = c.get("vr")
+    if not (
+        m.score < cfg.vicious_score_threshold
+        and (previous_end is None
+             or memory[-1][F_AT] >= previous_end + cfg.vicious_cooldown_s)
+        and has_chain([f[F_AT] for f in memory], cfg.vicious_failures, cfg.vicious_window_s)
+    ):
+        return []
+    n = c.get("vn", 0) + 1
+    vo = {"n": n, "at": m.at, "chain": len(memory), "red": 0}
+    c["vn"] = n
+    c["vo"] = vo
+    out = [_vicious(m.event, vo, memory, "opened", m.score)]
+    failed_recovery = next(
+        ((f[F_EVENT_ID], f[F_RECOVERY_OF]) for f in memory if f[F_RECOVERY_OF]), None)
+    if failed_recovery or vo["chain"] >= cfg.vicious_red_failures:
+        vo["red"] = 1
+        out.append(_vicious(m.event, vo, memory, "escalated", m.score,
+                            recovery=failed_recovery))
+    return out
+
+
+def _grow_vicious(c: dict[str, Any], m: CircleMoment, memory: list[list[Any]],
+                  cfg: CircleConfig) -> list[list[Any]]:
+    """One more failure in the open circle: red once it is long or a recovery failed."""
+    vo = c["vo"] = {**c["vo"], "chain": c["vo"]["chain"] + 1}
+    recovery_of = m.recovery_of
+    if vo["red"] or not (recovery_of or vo["chain"] >= cfg.vicious_red_failures):
+        return []
+    vo["red"] = 1
+    return [_vicious(m.event, vo, memory, "escalated", m.score,
+                     recovery=(m.event_id, recovery_of) if recovery_of else None)]
+
+
+def _recover_vicious(c: dict[str, Any], m: CircleMoment, cfg: CircleConfig
+                     ) -> list[list[Any]]:
+    """A good recovery attempt is kept as evidence; a score back at the threshold
+    resolves the circle."""
+    vo = c["vo"]
+    if m.recovery_of and not m.failed:
+        vo = c["vo"] = {**vo, "rec": [*vo.get("rec", ())[1 - MAX_RECOVERIES:],
+                                      [m.event_id, m.recovery_of]]}
+    if m.score < cfg.vicious_score_threshold:
+        return []
+    # The chain is over: its failures never count again, and the cooldown runs from its
+    # last failure (event time, so it does not depend on which good moment happened to
+    # tip the score).
+    chain = c.get("vf") or [[vo["at"]]]
+    last_failure = chain[-1][F_AT]
+    del c["vo"]
+    c["vr"] = last_failure
+    c.pop("vf", None)
+    return [_vicious(m.event, vo, [], "resolved", m.score, resolved_at=m.at,
+                     cooldown_until=last_failure + cfg.vicious_cooldown_s)]
+
+
+def virtuous_circle(c: dict[str, Any], m: CircleMoment, cfg: CircleConfig
+                    ) -> list[list[Any]]:
+    """DOMAIN.md "virtuous-circle": moments that exceed expectation beget more of the same.
+
+    It opens at ``virtuous_moments`` (5) consecutive delights in event time (q ≥ +0.6)
+    with no failure in ``virtuous_quiet_s`` (30 days) before the newest of them, and
+    ends at the next failed moment. Reads the latest failure time ``lf`` that
+    :func:`update_circles` keeps; updates ``c`` in place; returns the records.
+    """
+    t = m.occurred_at
     nd = c.get("nd")
-    if delight:
+    if m.delight:
         if nd is None or t > nd:  # a delight older than the latest other moment is no streak
             streak = [*c.get("ds", ())]
-            insort(streak, [t, event["event_id"]])
+            insort(streak, [t, m.event_id])
             c["ds"] = streak[-cfg.virtuous_moments:]
-    else:
-        if nd is None or t > nd:
-            c["nd"] = t
-            if c.get("ds"):
-                c["ds"] = [d for d in c["ds"] if d[0] > t]
+    elif nd is None or t > nd:
+        c["nd"] = t
+        if c.get("ds"):
+            c["ds"] = [d for d in c["ds"] if d[0] > t]
     wo = c.get("wo")
-    if wo is not None and failed:
+    if wo is not None and m.failed:
         del c["wo"]
-        out.append(_virtuous(wo, [event["event_id"]], "ended", ended_at=at))
-    elif wo is None and delight:
+        return [_virtuous(wo, [m.event_id], "ended", ended_at=m.at)]
+    if wo is None and m.delight:
         streak = c.get("ds", [])
         lf = c.get("lf")
         if len(streak) >= cfg.virtuous_moments and (
             lf is None or streak[-1][0] - lf >= cfg.virtuous_quiet_s
         ):
             n = c.get("wn", 0) + 1
-            wo = c["wo"] = {"n": n, "at": at}
+            wo = c["wo"] = {"n": n, "at": m.at}
             c["wn"] = n
-            out.append(_virtuous(wo, [d[1] for d in streak], "opened"))
-    return c, out
+            return [_virtuous(wo, [d[1] for d in streak], "opened")]
+    return []
 
 
 # A lifecycle record (a list, to keep the state small): the kind's code, the lifecycle,

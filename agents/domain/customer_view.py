@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.domain.circles import iso, open_circles
+from agents.domain.circles import open_circles
 from agents.domain.customer_moments import R_AT, R_EVENT_ID, R_Q, R_TOUCHPOINT
+from agents.domain.timestamps import iso
 
 SCHEMA = "mot.customer/v1"
 
@@ -30,6 +31,18 @@ def customer_view(customer_id: str, state: dict[str, Any]) -> dict[str, Any]:
             for m in reversed(state.get("recent", ()))
         ],
     }
+
+
+def score_line(customer_id: str, state: dict[str, Any]) -> dict[str, Any]:
+    """A customer's final running score, as ``mot replay --scores`` writes it (unrounded,
+    the event time as epoch seconds)."""
+    return {"customer_id": customer_id, "score": state["score"], "at": state["at"],
+            "moments": state["moments"]}
+
+
+def running_score_of(state: dict[str, Any]) -> float:
+    """The customer's running score as of their latest moment."""
+    return float(state["score"])
 
 
 def not_found(customer_id: str) -> dict[str, Any]:

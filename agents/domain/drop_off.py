@@ -14,7 +14,6 @@ from typing import Any
 
 from agents.domain.alert_ids import alert_id
 from agents.domain.attribution import Failure, blame_by_touchpoint, blame_shares, culprit
-from agents.domain.failed_moment import iso
 from agents.domain.journeys import (
     J_KIND,
     J_LAST,
@@ -29,6 +28,7 @@ from agents.domain.journeys import (
     Dropped,
     JourneyConfig,
 )
+from agents.domain.timestamps import iso
 
 KIND = "drop-off"
 SCHEMA = "mot.alert.drop-off/v1"

@@ -5,7 +5,6 @@ Its shape is the contract in ``schemas/failed-moment-alert.v1.schema.json``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agents.domain.alert_ids import alert_id
@@ -17,19 +16,13 @@ from agents.domain.customer_moments import (
     MomentResult,
 )
 from agents.domain.quality import signal_qualities
+from agents.domain.timestamps import iso
 
 if TYPE_CHECKING:  # annotations only: model_config imports what imports this
     from agents.domain.model_config import ModelConfig
 
 KIND = "failed-moment"
 SCHEMA = "mot.alert.failed-moment/v1"
-
-
-def iso(ts: float) -> str:
-    """Epoch seconds as RFC 3339 UTC with milliseconds."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
 
 
 def failed_moment_id(customer_id: str, event_id: str) -> str:

@@ -128,6 +128,16 @@ def _earliest_deadline(open_: dict[str, list[Any]], timeout_s: float) -> float |
     return min(j[J_LAST] for j in open_.values()) + timeout_s
 
 
+def earliest_deadline(js: dict[str, Any] | None, timeout_s: float) -> float | None:
+    """When the first of the customer's open journeys times out (None: none open)."""
+    return _earliest_deadline(js["open"], timeout_s) if js else None
+
+
+def earliest_deadline_of(state: dict[str, Any] | None, timeout_s: float) -> float | None:
+    """When the first open journey of a customer's state times out (None: none open)."""
+    return earliest_deadline(state.get(KEY) if state else None, timeout_s)
+
+
 def _is_end(event: dict[str, Any], cfg: JourneyConfig) -> bool:
     if event["touchpoint"] in cfg.end_touchpoints:
         return True

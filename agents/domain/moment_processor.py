@@ -2,7 +2,9 @@
 
 The Faust agent and the offline tools both call :func:`process_record`; the agent
 only reads and writes the table and sends what comes back. So the stream and a
-replay of the same records cannot disagree.
+replay of the same records cannot disagree. The silence check of a customer who
+sends nothing more (:func:`process_silence_check`) drops journeys and renders their
+drop-offs on the same path.
 
 A duplicate event (read again after a crash) sends again every alert it caused the
 first time, with the same ids and content: its failed-moment alert from the moment
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.domain.circles import lifecycle_alert, update_circles
+from agents.domain.circles import CircleMoment, lifecycle_alert, update_circles
 from agents.domain.customer_moments import (
     MomentResult,
     RejectedMoment,
@@ -32,7 +34,9 @@ from agents.domain.failed_moment import KIND as FAILED_MOMENT
 from agents.domain.failed_moment import failed_moment_alert
 from agents.domain.journeys import KEY as JOURNEYS
 from agents.domain.journeys import (
+    Dropped,
     JourneyChange,
+    expire_journeys,
     keep_newest,
     on_moment,
     pack_dropped,
@@ -130,10 +134,10 @@ def process_record(
     q = result.quality.q
     out.observation = Observation(event["touchpoint"], occurred_at, result.failed,
                                   event["event_id"], position)
-    circles, records = update_circles(
-        prev.get("c") if prev else None, event, occurred_at, q, result.failed,
-        is_delight(q, cfg.quality), state["score"], state["at"], cfg.circles,
-        cfg.max_lateness_s)
+    moment = CircleMoment(event, occurred_at, result.failed, is_delight(q, cfg.quality),
+                          state["score"], state["at"])
+    circles, records = update_circles(prev.get("c") if prev else None, moment, cfg.circles,
+                                      cfg.max_lateness_s)
     if circles:
         state["c"] = circles
     change = _journeys(out, prev, state, event, occurred_at, q, cfg)
@@ -152,16 +156,59 @@ def process_record(
     return out
 
 
+@dataclass(slots=True)
+class Checked:
+    """The outcome of a silence check for one customer (:func:`process_silence_check`)."""
+
+    journeys: JourneyChange  # what it did to the customer's journeys
+    state: dict[str, Any] | None = None  # the customer's new state; None: leave it as it was
+    outputs: list[Output] = field(default_factory=list)
+
+
+def process_silence_check(
+    state: dict[str, Any] | None,
+    customer_id: str,
+    watermark: float,
+    cfg: ModelConfig,
+    now: float,
+) -> Checked:
+    """The silence check of one customer at the stream's ``watermark`` (event time): the
+    journeys silent for the timeout drop (:func:`agents.domain.journeys.expire_journeys`)
+    and their drop-offs are rendered as the ones an abandoning event causes. A check read
+    again after a crash re-sends the same drop-offs. The state changes only when a
+    journey dropped (or a kept check was read again)."""
+    js, change = expire_journeys(state.get(JOURNEYS) if state else None, watermark,
+                                 cfg.journeys)
+    out = Checked(change, outputs=[_drop_off(customer_id, d, cfg, now) for d in change.dropped])
+    if state is not None and change.dropped:
+        out.state = dict(state)
+        _keep_journeys(out.state, js)
+    return out
+
+
 def _render(record: list[Any], event: dict[str, Any], cfg: ModelConfig, now: float) -> Output:
     """The alert of a kept record: the same one whenever it is rendered (``detected_at``
     aside)."""
     customer_id = event["customer_id"]
     if record[0] == DROP:
-        return Output(DROP_OFF, customer_id, drop_off_alert(
-            customer_id, unpack_dropped(record[1:]), cfg.journeys,
-            cfg.quality.failed_threshold, cfg.quality.red_quality, now))
+        return _drop_off(customer_id, unpack_dropped(record[1:]), cfg, now)
     alert = lifecycle_alert(record, event, now)
     return Output(alert["kind"], customer_id, alert)
+
+
+def _drop_off(customer_id: str, dropped: Dropped, cfg: ModelConfig, now: float) -> Output:
+    """A drop-off, whichever path (an event or the silence check) noticed it."""
+    return Output(DROP_OFF, customer_id, drop_off_alert(
+        customer_id, dropped, cfg.journeys, cfg.quality.failed_threshold,
+        cfg.quality.red_quality, now))
+
+
+def _keep_journeys(state: dict[str, Any], js: dict[str, Any] | None) -> None:
+    """Put the customer's journeys value in ``state`` (none kept: no key)."""
+    if js is None:
+        state.pop(JOURNEYS, None)
+    else:
+        state[JOURNEYS] = js
 
 
 def _journeys(out: Processed, prev: dict[str, Any] | None, state: dict[str, Any],
@@ -173,10 +220,7 @@ def _journeys(out: Processed, prev: dict[str, Any] | None, state: dict[str, Any]
     js, change = on_moment(prev.get(JOURNEYS) if prev else None, event, occurred_at, q,
                            state["at"], cfg.journeys, cfg.quality.failed_threshold,
                            cfg.dedupe_window)
-    if js is None:
-        state.pop(JOURNEYS, None)
-    else:
-        state[JOURNEYS] = js
+    _keep_journeys(state, js)
     if change is not None:
         out.journeys = change
     return change

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.domain.alert_ids import alert_id
-from agents.domain.failed_moment import iso
+from agents.domain.timestamps import iso
 from agents.domain.tunables import default
 
 KIND = "touchpoint-status"
@@ -92,6 +92,14 @@ class Transition:
     at: float  # event time of the moment that caused it
     figures: Figures
 
+
+# A touchpoint's state (keys short: a table value, serialized on every update):
+#   b  buckets [index, events, failures] of the window, oldest first;  end  latest event time
+#   F, N  baseline failures and moments per bucket (averaged);  k  buckets folded in
+#   bn  moments folded into the baseline;  s  status (GREEN/AMBER/RED);  seq  transitions
+#   since  event time of the last transition;  p  the input partition that serves it
+#   (set by the worker, see :func:`with_partition`)
+#   o, t, n  see APPLIED, KEPT, COUNTED below (counted once, :func:`judge_batch`)
 
 APPLIED = "o"  # state key: {input partition (str): highest offset applied}
 KEPT = "t"  # state key: the last transitions, compact (see _keep), oldest first
@@ -184,6 +192,11 @@ def observe(
     return st, t, False
 
 
+def transition_id(touchpoint: str, seq: int) -> str:
+    """The id of a touchpoint's ``seq``-th transition (one alert per transition)."""
+    return alert_id(KIND, touchpoint, str(seq))
+
+
 def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfig,
                  detected_at: float) -> dict[str, Any]:
     """The ops alert for one transition; its shape is
@@ -192,7 +205,7 @@ def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfi
     base = f.baseline_rate if f.baseline_rate is not None else 0.0
     return {
         "schema": SCHEMA,
-        "alert_id": alert_id(KIND, touchpoint, str(t.seq)),
+        "alert_id": transition_id(touchpoint, t.seq),
         "kind": KIND,
         "severity": LEVELS[t.status],
         "touchpoint": touchpoint,
@@ -275,3 +288,41 @@ def judge_batch(st: dict[str, Any] | None,
             state[KEPT].append(_keep(transition, event_id, partition, offset))
             del state[KEPT][:-MAX_KEPT_TRANSITIONS]
     return Judged(state, out, counted, late, duplicates)
+
+
+def status_level(st: dict[str, Any]) -> int:
+    """The touchpoint's current status (GREEN, AMBER or RED)."""
+    return int(st["s"])
+
+
+def baseline_failure_rate(st: dict[str, Any]) -> float | None:
+    """The baseline's failure rate as learnt so far (None before its first bucket), judged
+    or not yet."""
+    return st["F"] / st["N"] if st["N"] > 0 else None
+
+
+def with_partition(st: dict[str, Any], partition: int) -> dict[str, Any]:
+    """The state marked with the partition that serves it (the worker's gauge and page
+    show only the touchpoints of the partitions they run)."""
+    return {**st, "p": partition}
+
+
+def partition_of(st: dict[str, Any]) -> int | None:
+    return st.get("p")
+
+
+def status_view(st: dict[str, Any], cfg: StatusConfig) -> dict[str, Any]:
+    """One touchpoint's status for ``GET /touchpoints``."""
+    f = figures(st, cfg)
+    base = baseline_failure_rate(st)
+    return {
+        "status": LEVELS[st["s"]],
+        "since": iso(st["since"]) if st["since"] is not None else None,
+        "transitions": st["seq"],
+        "judged": f.judged,
+        "window": {"end": iso(f.window_end) if st["end"] is not None else None,
+                   "events": f.events, "failures": f.failures,
+                   "failure_rate": round(f.rate, 6)},
+        "baseline": {"failure_rate": round(base, 6) if base is not None else None,
+                     "events": f.baseline_events},
+    }

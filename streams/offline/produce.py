@@ -22,6 +22,7 @@ from pathlib import Path
 import orjson
 
 from schemas.touchpoint_event import InvalidEvent, decode_event
+from streams.dead_letters import file_headers
 from streams.offline.jsonl import open_lines
 from streams.offline.progress import Progress
 from streams.settings import Settings
@@ -49,9 +50,9 @@ def check_line(raw: bytes, max_bytes: int) -> tuple[str | None, tuple[str, str] 
     except InvalidEvent as exc:
         cid = None
         try:
-            obj = orjson.loads(raw)
-            if isinstance(obj, dict) and isinstance(obj.get("customer_id"), str):
-                cid = obj["customer_id"]
+            event = orjson.loads(raw)  # not a valid event, but it may name its customer
+            if isinstance(event, dict) and isinstance(event.get("customer_id"), str):
+                cid = event["customer_id"]
         except orjson.JSONDecodeError:
             pass
         return cid, (exc.reason, exc.detail)
@@ -113,12 +114,8 @@ async def publish(path: str, s: Settings, result: ProduceResult, rate: float,
                     result.published += 1
                 elif dead_letter:
                     reason, detail = problem
-                    await producer.send(s.topic_dead_letter, raw, key=key, headers=[
-                        ("mot.reason", reason.encode()),
-                        ("mot.detail", detail.encode()[:1024]),
-                        ("mot.source.file", label.encode()),
-                        ("mot.source.line", str(lineno).encode()),
-                    ])
+                    await producer.send(s.topic_dead_letter, raw, key=key,
+                                        headers=file_headers(reason, detail, label, lineno))
                     result.dead_lettered += 1
                 else:
                     continue

@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
+
+from agents.domain.timestamps import iso
 
 # journey kind → ordered touchpoints, with the channel they usually happen on
 JOURNEYS: dict[str, list[tuple[str, str]]] = {
@@ -91,7 +92,7 @@ class TrafficGenerator:
         event: dict[str, Any] = {
             "event_id": self._event_id(),
             "customer_id": person.customer_id,
-            "occurred_at": datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds"),
+            "occurred_at": iso(t),
             "touchpoint": touchpoint,
             "channel": channel,
             "journey_id": journey.journey_id,
