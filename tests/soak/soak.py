@@ -67,6 +67,7 @@ PARTITIONS = 4
 MIN_WORKERS, MAX_WORKERS = 2, 3
 FAULTS = ("kill-9", "sigterm", "broker-restart", "add-worker", "remove-worker")
 CATCH_UP_S = 420.0
+START_SLACK_S = 900.0  # worker starts, the traffic's end, the replay and reading the topics
 REPLAY_KINDS = ("failed-moment", "vicious-circle", "virtuous-circle", "drop-off")
 ANDON = "touchpoint-status"
 
@@ -533,7 +534,18 @@ def main() -> int:
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.WARNING)
     logging.lastResort = None
-    return asyncio.run(Soak(seed, minutes, rate, customers, step, workdir).run())
+    # Bounded: the faults, the catch-up wait and room for starts and the replay; past it
+    # the run is called off (its workers and broker stopped) and fails.
+    limit = minutes * 60 + CATCH_UP_S + START_SLACK_S
+    return asyncio.run(bounded(Soak(seed, minutes, rate, customers, step, workdir), limit))
+
+
+async def bounded(soak: Soak, limit: float) -> int:
+    try:
+        return await asyncio.wait_for(soak.run(), limit)
+    except TimeoutError:
+        say(f"soak: FAILED (not finished in {limit:.0f}s; workers and broker stopped)")
+        return 1
 
 
 if __name__ == "__main__":
