@@ -190,6 +190,7 @@ class Soak:
         self.workers: dict[int, WorkerProcess] = {}  # slot -> running worker
         # slot -> its (re)start under way: the next fault does not wait for it
         self.starting: dict[int, asyncio.Task[None]] = {}
+        self.launched: list[WorkerProcess] = []  # every worker process started, to stop all
         self.faults: Counter[str] = Counter()
         self.start_failures: list[str] = []
         self.broker_up = asyncio.Event()
@@ -210,6 +211,7 @@ class Soak:
             await self.broker_up.wait()
             outages = self.outages
             w = WorkerProcess(self.worker_env(slot), self.dir / f"worker-{slot}.log")
+            self.launched.append(w)
             try:
                 await asyncio.to_thread(w.start, 300)
             except (RuntimeError, TimeoutError) as exc:
@@ -273,15 +275,23 @@ class Soak:
         await self.stop_worker(slot, signal.SIGTERM)
         return f"worker-{slot}"
 
-    def choose(self) -> str:
-        """A fault the group can take now: a kill or stop needs a running worker; there
-        are 2 or 3 workers, counting those starting."""
+    async def one_running(self, timeout: float) -> None:
+        """Until a worker runs (or ``timeout`` passes)."""
+        deadline = time.monotonic() + timeout
+        while not self.workers and self.starting and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+
+    def choose(self) -> str | None:
+        """A fault the group can take now: a kill, a stop or a broker restart needs a
+        running worker; there are 2 or 3 workers, counting those starting. None: none."""
         running, n = len(self.workers), len(self.workers) + len(self.starting)
         weights = {"kill-9": 3 if running else 0, "sigterm": 2 if running else 0,
-                   "broker-restart": 1,
+                   "broker-restart": 1 if running else 0,
                    "add-worker": 2 if n < MAX_WORKERS else 0,
                    "remove-worker": 2 if n > MIN_WORKERS and running else 0}
         kinds = [k for k in FAULTS if weights[k]]
+        if not kinds:
+            return None
         return self.rnd.choices(kinds, [weights[k] for k in kinds])[0]
 
     async def run(self) -> int:
@@ -314,7 +324,13 @@ class Soak:
                 await asyncio.sleep(gap)
                 if producing.done():
                     break
+                if not self.workers:
+                    # Every worker is down or still starting: the next fault waits for one
+                    # to run (a broker restart now would only restart their starts).
+                    await self.one_running(180.0)
                 kind = self.choose()
+                if kind is None:
+                    continue
                 at = self.elapsed()
                 detail = await self.inject(kind)
                 self.faults[kind] += 1
@@ -360,13 +376,23 @@ class Soak:
                 return 1
             return code
         finally:
-            # A start cannot be called off halfway (its thread runs on): let each end.
-            await asyncio.gather(*self.starting.values(), return_exceptions=True)
-            for r in readers:
-                await r.close()
-            for slot in list(self.workers):
-                await self.stop_worker(slot, signal.SIGTERM)
-            await asyncio.to_thread(self.broker.stop)
+            await self.stop_all(readers)
+
+    async def stop_all(self, readers: list[TopicReader]) -> None:
+        """Everything the run started is stopped, however it ends (called off included):
+        starts under way are cancelled and every worker process launched is stopped (one
+        whose start thread is still running is stopped again once the thread is done)."""
+        for task in self.starting.values():
+            task.cancel()
+        await asyncio.gather(*self.starting.values(), return_exceptions=True)
+        for r in readers:
+            await r.close()
+        for slot in list(self.workers):
+            await self.stop_worker(slot, signal.SIGTERM)
+        await asyncio.sleep(1.0)  # a start thread between Popen and its health wait
+        for w in self.launched:
+            await asyncio.to_thread(w.stop, signal.SIGKILL, 10)
+        await asyncio.to_thread(self.broker.stop)
 
     async def read_all(self, readers: dict[str, TopicReader], found: Found) -> None:
         for name in ("failed", "circles", "drop-off", ANDON):
