@@ -22,8 +22,9 @@ if TYPE_CHECKING:  # annotations only: model_config imports what imports this
 
 STATE_VERSION = 1
 
-# Positions in a ``recent`` entry (a list, to keep the serialized state small).
-R_EVENT_ID, R_AT, R_TOUCHPOINT, R_Q, R_BEFORE, R_AFTER = range(6)
+# Positions in a ``recent`` entry (a list, to keep the serialized state small); R_OFFSET
+# (the input offset it was counted at) only when the event was read from Kafka.
+R_EVENT_ID, R_AT, R_TOUCHPOINT, R_Q, R_BEFORE, R_AFTER, R_OFFSET = range(7)
 # Position in an ``alerted`` entry ([event hash, score before, score after, rules version])
 # of the rules version its alert was computed under (absent in states written before).
 A_RULES = 3
@@ -129,7 +130,10 @@ def record_moment(
     score, new_at = apply_moment(before, at, q.q, weight, occurred_at, cfg.score)
     failed = is_failed(q.q, cfg.quality)
     keep = cfg.recent_moments
-    new_recent = [*recent, [eid, occurred_at, event["touchpoint"], q.q, before, score]]
+    entry = [eid, occurred_at, event["touchpoint"], q.q, before, score]
+    if position is not None:
+        entry.append(position[1])
+    new_recent = [*recent, entry]
     if len(new_recent) > keep:
         new_recent = new_recent[len(new_recent) - keep:] if keep else []
     new_seen = [*seen, key]
@@ -158,3 +162,21 @@ def record_moment(
         new[POSITION] = last
     return new, MomentResult(q, before, score, failed, False, at is not None and occurred_at < at,
                              recent, cfg.rules_version)
+
+
+def counted_at(state: dict[str, Any] | None, event_id: str,
+               position: tuple[int, int] | None) -> bool:
+    """Whether a duplicate read at ``position`` is the record the event was counted at
+    (read again after a crash), not a second copy of it (a producer's retry): its
+    observation is then sent again. Known exactly for the customer's recent moments;
+    further back, a record at or before the customer's last applied position is taken
+    for one read again."""
+    if state is None or position is None:
+        return False
+    last = state.get(POSITION)
+    if last is None or last[0] != position[0]:
+        return False
+    for entry in state["recent"]:
+        if entry[R_EVENT_ID] == event_id and len(entry) > R_OFFSET:
+            return bool(entry[R_OFFSET] == position[1])
+    return bool(position[1] <= last[1])

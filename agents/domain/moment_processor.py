@@ -24,6 +24,7 @@ from agents.domain.circles import CircleMoment, lifecycle_alert, update_circles
 from agents.domain.customer_moments import (
     MomentResult,
     RejectedMoment,
+    counted_at,
     event_key,
     record_moment,
 )
@@ -42,7 +43,7 @@ from agents.domain.journeys import (
     unpack_dropped,
 )
 from agents.domain.model_config import ModelConfig
-from agents.domain.quality import is_delight
+from agents.domain.quality import is_delight, is_failed
 from agents.domain.rules import RuleBook
 from schemas.touchpoint_event import InvalidEvent, decode_event
 
@@ -61,6 +62,17 @@ class Output:
     value: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A counted moment for the touchpoint andon, with the input position it was read at."""
+
+    touchpoint: str
+    at: float
+    failed: bool
+    event_id: str
+    position: tuple[int, int] | None
+
+
 @dataclass(slots=True)
 class Processed:
     """The outcome of one record. Exactly one of: rejected, rekey, or scored."""
@@ -74,6 +86,9 @@ class Processed:
     outputs: list[Output] = field(default_factory=list)
     occurred_at: float | None = None  # the event time of a counted (scored, not duplicate) event
     journeys: JourneyChange | None = None  # what it did to the customer's journeys, if anything
+    # For the touchpoint andon: the moment as counted at this input position (also when a
+    # duplicate is the same record read again, so an observation a crash lost is sent again).
+    observation: Observation | None = None
 
 
 def process_record(
@@ -116,6 +131,10 @@ def process_record(
         out.outputs.append(
             Output(FAILED_MOMENT, customer_id, failed_moment_alert(event, result, cfg, now)))
     if result.duplicate:  # changes no circle or journey; re-sends what it caused
+        if counted_at(prev, event["event_id"], position):
+            out.observation = Observation(event["touchpoint"], occurred_at,
+                                          is_failed(result.quality.q, cfg.quality),
+                                          event["event_id"], position)
         sent = prev.get(SENT) if prev else None
         if sent:
             key = event_key(event["event_id"])
@@ -126,6 +145,8 @@ def process_record(
                                        for r in kept[S_RECORDS])
         return out
     q = result.quality.q
+    out.observation = Observation(event["touchpoint"], occurred_at, result.failed,
+                                  event["event_id"], position)
     moment = CircleMoment(event, occurred_at, result.failed, is_delight(q, cfg.quality),
                           state["score"], state["at"])
     circles, records = update_circles(prev.get("c") if prev else None, moment, cfg.circles,

@@ -19,11 +19,20 @@ Status, judged once the window holds ``min_window_events`` moments and the basel
 Hysteresis: a level is kept until the rate falls below ``hysteresis`` times its
 entry thresholds (both the ratio and the delta), so a rate hovering at a threshold
 does not flap. Every change of status is a transition, numbered per touchpoint.
+
+Counted once (:func:`judge_batch`): the state keeps, per input partition, the highest
+offset of an observation applied (observations of one input partition come in offset
+order: one scoring worker at a time sends them, a touchpoint's batches in order to the
+touchpoint's partition of the internal topic). An observation at or below it is one
+sent or read again after a crash: it counts nothing, and if it caused one of the
+touchpoint's last :data:`MAX_KEPT_TRANSITIONS` transitions that transition is returned
+again, so its alert (lost or not) is sent again with the same id and content.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +99,12 @@ class Transition:
 #   bn  moments folded into the baseline;  s  status (GREEN/AMBER/RED);  seq  transitions
 #   since  event time of the last transition;  p  the input partition that serves it
 #   (set by the worker, see :func:`with_partition`)
+#   o, t, n  see APPLIED, KEPT, COUNTED below (counted once, :func:`judge_batch`)
+
+APPLIED = "o"  # state key: {input partition (str): highest offset applied}
+KEPT = "t"  # state key: the last transitions, compact (see _keep), oldest first
+COUNTED = "n"  # state key: moments counted (late ones included), for the soak's check
+MAX_KEPT_TRANSITIONS = 8
 
 
 def new_state() -> dict[str, Any]:
@@ -210,6 +225,72 @@ def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfi
                        "min_delta": cfg.min_delta, "hysteresis": cfg.hysteresis},
         "evidence": {"event_ids": [event_id]},
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What one batch of observations did to a touchpoint."""
+
+    state: dict[str, Any] | None  # None: no state yet and nothing counted
+    transitions: list[tuple[Transition, str, bool]]  # (transition, event id, re-sent), in order
+    counted: int
+    late: int
+    duplicates: int
+
+    @property
+    def write(self) -> bool:
+        """Whether the state is to be written: it changed, or a duplicate came (after a
+        crash the local store may hold an update whose changelog record was lost)."""
+        return self.state is not None and (self.counted > 0 or self.duplicates > 0)
+
+
+def _keep(t: Transition, event_id: str, partition: int, offset: int) -> list[Any]:
+    f = t.figures
+    return [partition, offset, event_id, t.previous, t.status, t.seq, t.at, f.window_start,
+            f.window_end, f.events, f.failures, f.rate, f.baseline_rate, f.baseline_events]
+
+
+def _kept(k: list[Any]) -> tuple[Transition, str]:
+    fig = Figures(k[7], k[8], k[9], k[10], k[11], k[12], k[13])
+    return Transition(k[3], k[4], k[5], k[6], fig), k[2]
+
+
+def judge_batch(st: dict[str, Any] | None,
+                observations: Iterable[tuple[float, bool, str, int, int]],
+                cfg: StatusConfig | Callable[[float], StatusConfig]) -> Judged:
+    """Judge a batch of (event time, failed, event id, input partition, input offset)
+    in order; an observation already applied (by position) counts nothing and re-yields
+    the transition it caused, if still kept. Partition < 0: position not known, always
+    counted. ``cfg`` is the andon's settings, or what they are at an event time (the
+    rules' version of each observation)."""
+    config_at = cfg if callable(cfg) else (lambda _at, c=cfg: c)
+    state = None if st is None else {**st, APPLIED: dict(st.get(APPLIED, {})),
+                                     KEPT: list(st.get(KEPT, []))}
+    out: list[tuple[Transition, str, bool]] = []
+    counted = late = duplicates = 0
+    for at, failed, event_id, partition, offset in observations:
+        if partition >= 0 and state is not None:
+            high = state[APPLIED].get(str(partition))
+            if high is not None and offset <= high:
+                duplicates += 1
+                out.extend((*_kept(k), True) for k in state[KEPT]
+                           if k[0] == partition and k[1] == offset)
+                continue
+        # observe() returns the state itself or a shallow copy: APPLIED and KEPT (copied
+        # above, once per batch) are carried along and updated in place.
+        new, transition, was_late = observe(state, at, failed, config_at(at))
+        state = new if state is not None else {**new, APPLIED: {}, KEPT: []}
+        if partition >= 0:
+            state[APPLIED][str(partition)] = offset
+        state[COUNTED] = state.get(COUNTED, 0) + 1
+        counted += 1
+        if was_late:
+            late += 1
+        elif transition is not None:
+            out.append((transition, event_id, False))
+            state[KEPT].append(_keep(transition, event_id, partition, offset))
+            del state[KEPT][:-MAX_KEPT_TRANSITIONS]
+    return Judged(state, out, counted, late, duplicates)
 
 
 def status_level(st: dict[str, Any]) -> int:

@@ -17,6 +17,7 @@ Checked against faust-streaming 0.15.3 (``CHECKED_FAUST_VERSION``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -36,9 +37,14 @@ class Transport(faust_aiokafka.Transport):
 
 class MotApp(faust.App):
     """Faust's app on :class:`Transport` and :class:`JsonErrorWeb`; ``batched_topics`` are
-    delivered in batches."""
+    delivered in batches; ``before_commit`` are awaited before every offset commit's
+    producer flush (see :meth:`BatchingConsumer._handle_attached`)."""
 
     batched_topics: frozenset[str] = frozenset()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_commit: list[Callable[[], Awaitable[None]]] = []
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
