@@ -524,9 +524,9 @@ class Report:
             say(f"{kind:<22}{cells[0]:>9}{cells[1]:>8}{cells[2]:>11}{cells[3]:>6}"
                 f"{cells[4]:>11}{cells[5]:>7}")
         offline = sum(self.e.offline_transitions.values())
-        say(f"  {ANDON}: expected = the transitions the andon numbered (its state); the "
-            f"replay does not run the andon. Checked: moments counted per touchpoint = "
-            f"input, final windows = input's buckets, numbering without gaps, copies "
+        say(f"  {ANDON}: expected = the transitions the andon numbered (its state), "
+            f"not the replay's, whose andon takes the moments in input order. Checked: "
+            f"moments counted per touchpoint = input, final windows = input's buckets, numbering without gaps, copies "
             f"identical. An event-time-order run gives {offline} transitions (not compared "
             f"one to one: the stream's order of batches differs).",
             "  drop-off (silence): not emitted by the replay; checked for identical copies "
