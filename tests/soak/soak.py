@@ -526,7 +526,8 @@ class Report:
         offline = sum(self.e.offline_transitions.values())
         say(f"  {ANDON}: expected = the transitions the andon numbered (its state), "
             f"not the replay's, whose andon takes the moments in input order. Checked: "
-            f"moments counted per touchpoint = input, final windows = input's buckets, numbering without gaps, copies "
+            f"moments counted per touchpoint = input, final windows = input's buckets, "
+            f"numbering without gaps, copies "
             f"identical. An event-time-order run gives {offline} transitions (not compared "
             f"one to one: the stream's order of batches differs).",
             "  drop-off (silence): not emitted by the replay; checked for identical copies "
