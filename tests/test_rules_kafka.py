@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
+from agents.domain.timestamps import iso
 from tests.harness import (
     WorkerProcess,
     consume,
@@ -34,16 +35,12 @@ MILD = {"sentiment": -0.15}  # q = -0.15: failed under -0.1, not under the defau
 BAD = {"csat": 1}  # q = -1: failed under both
 
 
-def at(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
-
-
 def events(phase: str, t0: float) -> list[dict[str, Any]]:
     out = []
     for n, cid in enumerate(CUSTOMERS):
         for i, signal_ in enumerate((MILD, BAD, MILD)):
             out.append({"event_id": f"{cid}-{phase}{i}", "customer_id": cid,
-                        "occurred_at": at(t0 + n + i * 0.25), "touchpoint": "checkout.payment",
+                        "occurred_at": iso(t0 + n + i * 0.25), "touchpoint": "checkout.payment",
                         **signal_})
     return out
 
@@ -106,7 +103,7 @@ def test_a_published_version_applies_from_its_effective_from_and_survives_a_kill
 
         effective = float(math.ceil(time.time() + 15))
         rules = tmp_path / "lower.yaml"
-        rules.write_text(f"version: lower-threshold\neffective_from: {at(effective)}\n"
+        rules.write_text(f"version: lower-threshold\neffective_from: {iso(effective)}\n"
                          "failed_threshold: -0.1\n")
         done = mot(env, "rules", "publish", str(rules))
         assert done.returncode == 0, done.stderr

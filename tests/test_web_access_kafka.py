@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,14 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.harness import WorkerProcess, event_record, free_port, produce, service_env
+from tests.harness import (
+    WorkerProcess,
+    event_record,
+    free_port,
+    produce,
+    raw_http,
+    service_env,
+)
 
 pytestmark = pytest.mark.kafka
 TOKEN = "tok-" + os.urandom(8).hex()
@@ -160,14 +166,10 @@ async def metrics_status(w: WorkerProcess, token: str | None) -> int:
 def raw_request(port: int, request: bytes) -> tuple[int, bytes]:
     """Send bytes as they are (no client normalising the path); the status and the body,
     which is the service's JSON whatever the status."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(request)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    assert b"\r\ncontent-type: application/json" in head.lower(), head
-    return int(head.split()[1]), body
+    status, headers, body = raw_http(port, request)
+    content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+    assert content_type.startswith("application/json"), headers
+    return status, body
 
 
 async def test_hostile_requests_get_a_json_4xx_and_leave_the_workers_healthy(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from streams.faust_ext.app_transport import MotApp
 from streams.faust_ext.http_errors import refusal
 from streams.web_auth import json_errors_middleware
 from tests.harness import free_port
+from tests.harness import raw_http as raw
 
 OK = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 CASES: dict[str, tuple[bytes, int, str]] = {
@@ -41,20 +41,6 @@ CASES: dict[str, tuple[bytes, int, str]] = {
     "a malformed header": (b"GET /ping HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
                            400, "bad_request"),
 }
-
-
-def raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send the bytes as they are; the status, headers and body of the answer, read until
-    the server closes the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(request)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), headers, body
 
 
 @pytest.fixture

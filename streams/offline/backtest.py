@@ -110,12 +110,10 @@ def run_backtest(args: argparse.Namespace, s: Settings) -> int:
     partitions = s.partitions
     held: list[tuple[int, bytes]] | None = None
     if args.from_topic:
-        from streams.offline.topic_source import TopicSource
+        from streams.offline.topic_source import open_input_topic
 
-        try:
-            topic = TopicSource(s, s.topic_events).start()
-        except (LookupError, TimeoutError, OSError) as exc:
-            print(f"cannot read {s.topic_events}: {exc}", file=sys.stderr)
+        topic = open_input_topic(s)
+        if topic is None:
             return 2
         held = list(topic.lines())
         partitions = topic.partitions

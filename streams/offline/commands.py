@@ -120,12 +120,10 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
         return 2
     with ExitStack() as stack:
         if args.from_topic:
-            from streams.offline.topic_source import TopicSource, where
+            from streams.offline.topic_source import open_input_topic, where
 
-            try:
-                topic = TopicSource(s, s.topic_events).start()
-            except (LookupError, TimeoutError, OSError) as exc:
-                print(f"cannot read {s.topic_events}: {exc}", file=sys.stderr)
+            topic = open_input_topic(s)
+            if topic is None:
                 return 2
             lines = topic.lines()
             partitions = topic.partitions
