@@ -107,6 +107,15 @@ def test_an_invalid_rules_document_is_refused_naming_the_field(tmp_path: Path) -
     assert b"rules.failed_threshold: must be a number within [-1, 1]" in done.stderr
 
 
+def test_a_negative_worker_count_is_refused(tmp_path: Path) -> None:
+    rules = tmp_path / "strict.yaml"
+    rules.write_text(STRICT)
+    done = mot("backtest", str(SAMPLE), "--rules", str(rules), "--workers", "-1")
+    assert done.returncode == 2
+    assert b"--workers / MOT_REPLAY_WORKERS must be >= 0" in done.stderr
+    assert done.stdout == b""
+
+
 @pytest.mark.requires_tool("chromium", "chromium-browser")
 def test_the_html_page_opens_offline_and_shows_the_difference(
         backtest: tuple[dict[str, Any], Path, Path]) -> None:

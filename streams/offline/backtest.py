@@ -13,7 +13,6 @@ difference; ``streams.offline.report_render`` renders it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Iterable
@@ -81,6 +80,7 @@ def replay_side(lines: Iterable[tuple[int, bytes]], s: Settings, book: RuleBook,
 
 def run_backtest(args: argparse.Namespace, s: Settings) -> int:
     from streams.offline import report_render
+    from streams.offline.commands import replay_workers
     from streams.offline.jsonl import open_lines
 
     if (args.file is None) == (not args.from_topic):
@@ -104,8 +104,9 @@ def run_backtest(args: argparse.Namespace, s: Settings) -> int:
     except ValueError as exc:
         print(f"--as-of {args.as_of!r}: {exc}", file=sys.stderr)
         return 2
-    workers = args.workers if args.workers is not None else s.replay_workers
-    workers = workers or os.cpu_count() or 1
+    workers = replay_workers(args, s)
+    if workers is None:
+        return 2
     old_book, new_book = books(new, old, base)
     partitions = s.partitions
     held: list[tuple[int, bytes]] | None = None

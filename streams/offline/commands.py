@@ -97,6 +97,17 @@ def render(report: dict[str, Any], fmt: str) -> str:
             "html": report_render.render_html}[fmt](report)
 
 
+def replay_workers(args: argparse.Namespace, s: Settings) -> int | None:
+    """The replay's process count (``--workers``, else ``MOT_REPLAY_WORKERS``; 0: the
+    machine's cores), or None after saying on standard error why the settings are refused."""
+    workers = args.workers if args.workers is not None else s.replay_workers
+    if workers < 0 or s.replay_cache_customers < 1 or s.replay_chunk_events < 1:
+        print("--workers / MOT_REPLAY_WORKERS must be >= 0, MOT_REPLAY_CACHE_CUSTOMERS and"
+              " MOT_REPLAY_CHUNK_EVENTS >= 1", file=sys.stderr)
+        return None
+    return workers or os.cpu_count() or 1
+
+
 def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
     """Shared body of ``replay`` (alerts out) and ``report`` (report out)."""
     from streams.offline.replay import run
@@ -108,12 +119,9 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
         except ValueError as exc:
             print(f"--as-of {args.as_of!r}: {exc}", file=sys.stderr)
             return 2
-    workers = args.workers if args.workers is not None else s.replay_workers
-    if workers < 0 or s.replay_cache_customers < 1 or s.replay_chunk_events < 1:
-        print("--workers / MOT_REPLAY_WORKERS must be >= 0, MOT_REPLAY_CACHE_CUSTOMERS and"
-              " MOT_REPLAY_CHUNK_EVENTS >= 1", file=sys.stderr)
+    workers = replay_workers(args, s)
+    if workers is None:
         return 2
-    workers = workers or os.cpu_count() or 1
     idle_advance = s.replay_idle_advance if args.idle_advance is None else args.idle_advance
     if (args.file is None) == (not args.from_topic):
         print("give a FILE or --from-topic (one of them)", file=sys.stderr)

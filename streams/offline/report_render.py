@@ -30,6 +30,32 @@ COLUMNS = (
 )
 
 
+PAGE_CSS = """body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
+h1 { margin-bottom: 4px; } .why, .sub { color: #666; margin-top: 0; }
+table { border-collapse: collapse; font-size: 14px; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
+.pair { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
+.chart { flex: 1 1 420px; min-width: 380px; }
+"""
+
+
+def page(title: str, css: str, body: str) -> str:
+    """One self-contained HTML page: the shared style, ``css`` after it, plotly.js inlined."""
+    from plotly.offline import get_plotlyjs
+
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>
+{PAGE_CSS}{css}</style>
+<script>{get_plotlyjs()}</script>
+</head><body>
+<h1>{html.escape(title)}</h1>
+{body}</body></html>
+"""
+
+
 def render_json(report: dict[str, Any]) -> str:
     return orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n"
 
@@ -136,7 +162,6 @@ def _score_figure(final_scores: dict[str, Any]) -> Any:
 
 def render_html(report: dict[str, Any], title: str = "Moments of truth — report") -> str:
     """One self-contained page: inlined plotly.js, charts and the ranked tables."""
-    from plotly.offline import get_plotlyjs
 
     figures = []
     if report["by_value_destroyed"]:
@@ -177,24 +202,12 @@ def render_html(report: dict[str, Any], title: str = "Moments of truth — repor
     stats = (f"min {fs['min']:,.2f} · median {fs['median']:,.2f} · mean {fs['mean']:,.2f}"
              f" · max {fs['max']:,.2f}") if fs["customers"] else "no customers"
     alerts = ", ".join(f"{esc(k)} {n:,}" for k, n in t["alerts_by_kind"].items()) or "none"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
-h1 {{ margin-bottom: 4px; }} .why, .sub {{ color: #666; margin-top: 0; }}
-table {{ border-collapse: collapse; font-size: 14px; counter-reset: rank; }}
-th, td {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
-th:nth-child(2), td:nth-child(2) {{ text-align: left; }}
-tbody tr td:first-child::before {{ counter-increment: rank; content: counter(rank); }}
-.pair {{ display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }}
-.chart {{ flex: 1 1 420px; min-width: 380px; }}
-.candidates {{ background: #fdecea; border-left: 4px solid #c0392b; padding: 8px 16px; }}
-</style>
-<script>{get_plotlyjs()}</script>
-</head><body>
-<h1>{esc(title)}</h1>
+    css = """table { counter-reset: rank; }
+th:nth-child(2), td:nth-child(2) { text-align: left; }
+tbody tr td:first-child::before { counter-increment: rank; content: counter(rank); }
+.candidates { background: #fdecea; border-left: 4px solid #c0392b; padding: 8px 16px; }
+"""
+    return page(title, css, f"""\
 <p class="sub">{t['records']:,} records · {t['scored']:,} moments scored · {t['rejected']:,}
 rejected · {t['customers']:,} customers · {t['touchpoints']:,} touchpoints · alerts: {alerts}</p>
 <div class="candidates"><h2>Fewer are better: candidates to fix or remove</h2>
@@ -204,8 +217,7 @@ rejected · {t['customers']:,} customers · {t['touchpoints']:,} touchpoints · 
 <ul id="circles">{circle_items}</ul></section>
 <section><h2>Final running scores</h2><p class="why">{stats};
 {fs['negative']:,} below zero</p>{charts.get('chart-scores', '')}</section>
-</body></html>
-"""
+""")
 
 
 # --- backtest (agents.domain.backtest) ---------------------------------------------------
@@ -287,7 +299,6 @@ def _group_table(rows: list[dict[str, Any]], key: str, css_id: str) -> str:
 
 def render_backtest_html(diff: dict[str, Any]) -> str:
     """The backtest's difference as one self-contained page (inlined plotly.js)."""
-    from plotly.offline import get_plotlyjs
 
     esc = html.escape
     old, new = diff["rules"]["old"]["version"], diff["rules"]["new"]["version"]
@@ -313,23 +324,10 @@ def render_backtest_html(diff: dict[str, Any]) -> str:
     changes = "".join(f"<li><code>{esc(k)}</code>: {esc(str(diff['rules']['old'].get(k)))}"
                       f" → {esc(str(v))}</li>" for k, v in changed.items()) or "<li>none</li>"
     title = f"Backtest — rules {new} against {old}"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
-h1 {{ margin-bottom: 4px; }} .sub {{ color: #666; margin-top: 0; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
-th, td {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
-.pair {{ display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }}
-.chart {{ flex: 1 1 420px; min-width: 380px; }}
-.counts {{ background: #fdecea; border-left: 4px solid {NEW_COLOUR}; padding: 8px 16px; }}
-</style>
-<script>{get_plotlyjs()}</script>
-</head><body>
-<h1>{esc(title)}</h1>
+    css = ("th:first-child, td:first-child { text-align: left; }\n"
+           f".counts {{ background: #fdecea; border-left: 4px solid {NEW_COLOUR};"
+           " padding: 8px 16px; }\n")
+    return page(title, css, f"""\
 <p class="sub">{diff['alerts']['old']:,} alerts under {esc(old)} · {diff['alerts']['new']:,}
 under {esc(new)} · pages {diff['pages']['old']:,} → {diff['pages']['new']:,}</p>
 <div class="counts"><h2>What the new rules change</h2><ul id="counts">{counts}</ul>
@@ -343,5 +341,4 @@ under {esc(new)} · pages {diff['pages']['old']:,} → {diff['pages']['new']:,}<
 <section><h2>Paging volume per day</h2>{charts.get('paging', '')}</section>
 <section><h2>Customers whose circle state differs at the end: {cs['customers_differing']:,}</h2>
 <ul id="circle-customers">{customers}</ul></section>
-</body></html>
-"""
+""")
