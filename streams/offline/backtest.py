@@ -82,6 +82,7 @@ def run_backtest(args: argparse.Namespace, s: Settings) -> int:
     from streams.offline import report_render
     from streams.offline.commands import replay_workers
     from streams.offline.jsonl import open_lines
+    from streams.offline.topic_source import TopicSource, open_input_topic
 
     if (args.file is None) == (not args.from_topic):
         print("give a FILE or --from-topic (one of them)", file=sys.stderr)
@@ -110,18 +111,23 @@ def run_backtest(args: argparse.Namespace, s: Settings) -> int:
     old_book, new_book = books(new, old, base)
     partitions = s.partitions
     held: list[tuple[int, bytes]] | None = None
+    topics: list[TopicSource] = []  # the first read, started to learn the end offsets
     if args.from_topic:
-        from streams.offline.topic_source import open_input_topic
-
-        topic = open_input_topic(s)
-        if topic is None:
+        first = open_input_topic(s)
+        if first is None:
             return 2
-        held = list(topic.lines())
-        partitions = topic.partitions
+        topics.append(first)
+        partitions = first.partitions
 
     def lines() -> Iterable[tuple[int, bytes]]:
         if held is not None:
             yield from held
+            return
+        if args.from_topic:  # each side reads the topic up to the first read's end offsets
+            topic = topics.pop() if topics else open_input_topic(s, until=first.ends)
+            if topic is None:
+                raise OSError("the input topic cannot be read again")
+            yield from topic.lines()
             return
         source = open_lines(args.file)
         try:
@@ -135,7 +141,8 @@ def run_backtest(args: argparse.Namespace, s: Settings) -> int:
         old_side, old_circles = replay_side(lines(), s, old_book, workers, as_of, partitions)
         new_side, new_circles = replay_side(lines(), s, new_book, workers, as_of, partitions)
     except OSError as exc:
-        print(f"cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"cannot read {args.file or s.topic_events}: {exc.strerror or exc}",
+              file=sys.stderr)
         return 2
     diff = compare(old_side, new_side, old_circles, new_circles,
                    (old or base).document(), new.document(), args.top)

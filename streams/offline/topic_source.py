@@ -1,5 +1,6 @@
 """The input topic as a replay's input: every partition from its beginning up to the end
-offsets it had when the read started (records produced later are not read).
+offsets it had when the read started (records produced later are not read), or up to the
+end offsets of an earlier read (``until``), so that a second pass reads the same records.
 
 Records are numbered ``partition << 40 | offset`` (:func:`where` gives the place back) and
 handed over through a bounded queue from a reader thread with its own event loop, so
@@ -27,12 +28,14 @@ def where(topic: str, number: int) -> str:
 
 @dataclass
 class TopicSource:
-    """Iterate :meth:`lines` once; ``partitions`` is known after the first record."""
+    """Iterate :meth:`lines` once; ``partitions`` and ``ends`` are known once started."""
 
     s: Settings
     topic: str
     timeout_s: float = 60.0
+    until: dict[int, int] | None = None  # partition → end offset; None: the ends at start
     partitions: int = 0
+    ends: dict[int, int] = field(default_factory=dict)
     records: int = 0
     _q: queue.Queue[object] = field(default_factory=lambda: queue.Queue(maxsize=64))
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -92,8 +95,12 @@ class TopicSource:
             tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
+            if self.until is None:
+                ends = await consumer.end_offsets(tps)
+            else:
+                ends = {tp: self.until.get(tp.partition, 0) for tp in tps}
             self.partitions = len(tps)
+            self.ends = {tp.partition: end for tp, end in ends.items()}
             self._ready.set()
             todo = {tp: end for tp, end in ends.items() if end > 0}
             for tp in tps:
@@ -132,11 +139,11 @@ class TopicSource:
             self._stop.set()
 
 
-def open_input_topic(s: Settings) -> TopicSource | None:
-    """The input topic, read from the beginning up to its end offsets now; ``None`` once
-    the reason it cannot be read is said on stderr (the commands then exit 2)."""
+def open_input_topic(s: Settings, until: dict[int, int] | None = None) -> TopicSource | None:
+    """The input topic, read from the beginning up to its end offsets now (or ``until``);
+    ``None`` once the reason it cannot be read is said on stderr (the commands then exit 2)."""
     try:
-        return TopicSource(s, s.topic_events).start()
+        return TopicSource(s, s.topic_events, until=until).start()
     except (LookupError, TimeoutError, OSError) as exc:
         print(f"cannot read {s.topic_events}: {exc}", file=sys.stderr)
         return None
