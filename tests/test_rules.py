@@ -242,3 +242,34 @@ def test_publish_refuses_an_effective_from_inside_the_lead_and_sets_one_when_abs
     assert len(set_now.document()) == len(TUNABLES) + 2  # the complete document is sent
     with pytest.raises(InvalidRules, match=r"^rules\.failed_threshold: "):
         prepared("version: v2\nfailed_threshold: 2\n", s, now)
+
+
+def test_a_version_learnt_late_times_out_journeys_only_after_the_events_already_scored() -> None:
+    """The silence check takes the rules of its watermark: a version learnt late does not
+    drop, under its shorter timeout, a journey the old rules still held open at a watermark
+    the worker had already reached."""
+    from agents.domain.moment_processor import process_silence_check
+    from agents.domain.rules import learn
+
+    book = RuleBook(BASE)
+    states: dict[str, Any] = {}
+    last = T0 - 1200  # the journey's last step, 20 minutes before what the worker scored
+    run(book, [orjson.dumps({**orjson.loads(event("j-1", last, csat=4)),
+                             "journey_id": "j-1", "journey": "purchase"})], states)
+    v2 = parse_rules({"version": "v2", "effective_from": "2026-06-01T07:00:00Z",
+                      "journey_timeout_s": 600}, BASE)
+    assert learn(book, orjson.dumps(v2.document()), T0).late  # scored up to T0 already
+
+    def dropped(watermark: float) -> list[dict[str, Any]]:
+        done = process_silence_check(states["c-1"], "c-1", watermark, book, NOW)
+        return [o.value for o in done.outputs]
+
+    assert dropped(T0) == []  # 20 minutes silent: open under the old hour
+    [alert] = dropped(T0 + 1)  # from just after T0 the 10-minute timeout applies
+    assert (alert["kind"], alert["trigger"], alert["rules_version"]) == (
+        "drop-off", "timeout", "v2")
+    assert alert["silent_for_s"] == pytest.approx(1201)
+    # on time, the same version would have dropped it at the earlier watermark already
+    on_time = RuleBook(BASE, (v2,))
+    assert [o.value["rules_version"] for o in process_silence_check(
+        states["c-1"], "c-1", T0, on_time, NOW).outputs] == ["v2"]
