@@ -488,16 +488,16 @@ async def converge(name: str, bootstrap: str, env: dict[str, str], expected: Exp
     return figures
 
 
-def assert_delivered(figures: Figures, *, andon: bool = True) -> None:
+def assert_delivered(figures: Figures) -> None:
     """The delivery promise, per kind: nothing lost, nothing raised that the fault-free
     run did not raise, one content per id and that content the fault-free one; the
     table's final scores and moment counts those of the fault-free run.
 
-    Touchpoint status is not predicted (see :data:`STATUS`); with ``andon`` (a fault no
-    worker process dies of) its transitions must still be numbered 1..n per touchpoint
-    with one content per id. Where a worker is killed it is counted and printed only
-    here; the soak (``tests/soak/soak.py``) checks the andon under ``kill -9`` exactly
-    (moments counted per touchpoint, final windows, numbering without gaps).
+    Touchpoint status is not predicted (see :data:`STATUS`), but its transitions must be
+    numbered 1..n per touchpoint with one content per id, also where a worker is killed
+    (each observation counts once, by its input position). The soak
+    (``tests/soak/soak.py``) checks the andon under ``kill -9`` further: moments counted
+    per touchpoint and the final windows.
     """
     row = figures.row()
     problems = figures.alert_problems[:5]
@@ -507,9 +507,8 @@ def assert_delivered(figures: Figures, *, andon: bool = True) -> None:
         assert kf.lost == 0, f"{kind} lost:\n{row}"
         assert kf.unexpected == kf.conflicting == kf.mismatched == 0, (row, problems)
     assert set(figures.kinds) == {*PREDICTED, STATUS}, f"alerts on a wrong topic:\n{row}"
-    if andon:
-        status = figures.kinds[STATUS]
-        assert status.conflicting == status.gaps == 0, (row, problems)
+    status = figures.kinds[STATUS]
+    assert status.conflicting == status.gaps == 0, (row, problems)
     assert figures.processed == figures.sent, row
     assert not figures.score_mismatches, figures.score_mismatches[:5]
 

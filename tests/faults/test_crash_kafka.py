@@ -66,7 +66,7 @@ async def test_kill_9_mid_stream_then_restart_loses_and_double_counts_nothing(
                 metric_value(workers[-1].metrics(), "mot_events_duplicate_total")))
         served_wrong = await check_served(figures, expected, workers[-1])
         report(capsys, figures.row())
-        assert_delivered(figures, andon=False)
+        assert_delivered(figures)
         assert not served_wrong, served_wrong[:5]
         assert workers[-1].get("/health")[0] == 200
     finally:
@@ -103,7 +103,7 @@ async def test_a_killed_worker_s_partitions_move_to_the_other_and_it_rejoins(
         figures.notes.update(b_consumed_before=int(b_before), b_consumed_after=int(consumed(b)))
         served_wrong = await check_served(figures, expected, b)
         report(capsys, figures.row())
-        assert_delivered(figures, andon=False)
+        assert_delivered(figures)
         assert not served_wrong, served_wrong[:5]
         await wait_until(lambda: owned_partitions(b, topic) == {0, 1}, 30,
                          "the survivor owning every partition")
@@ -121,7 +121,7 @@ async def test_a_killed_worker_s_partitions_move_to_the_other_and_it_rejoins(
         # either worker answers for every customer (routed to the owner)
         served_wrong = await check_served(figures, expected, a2, b)
         report(capsys, figures.row())
-        assert_delivered(figures, andon=False)
+        assert_delivered(figures)
         assert not served_wrong, served_wrong[:5]
         assert consumed(a2) > 0, "the rejoined worker takes a share of the partitions"
         assert a2.get("/health")[0] == 200 and b.get("/health")[0] == 200
