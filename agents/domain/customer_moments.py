@@ -1,11 +1,11 @@
 """One customer's state and what a new moment of truth does to it.
 
-The state is a small JSON-ready dict (it is a table value, serialized on every
-update), so it holds only what the rules need: the running score and its event
-time, counters, the last few moments for context, and a bounded window of seen
-event-id hashes so a retried or replayed event is counted once. For the failed
-moments in that window it keeps their scores (``alerted``), so a replay after a
-crash can re-send an alert that was lost with the same id and figures.
+The state (:class:`agents.domain.customer_state.CustomerState`) is a table value,
+encoded on every update, so it holds only what the rules need: the running score and
+its event time, counters, the last few moments for context, and a bounded window of seen
+event-id hashes so a retried or replayed event is counted once. For the failed moments
+in that window it keeps their scores (``alerted``), so a replay after a crash can re-send
+an alert that was lost with the same id and figures.
 """
 
 from __future__ import annotations
@@ -14,16 +14,12 @@ from dataclasses import dataclass
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
+from agents.domain.customer_state import AlertedMoment, CustomerState, Position, RecentMoment
 from agents.domain.quality import Quality, is_failed, moment_quality
 from agents.domain.running_score import apply_moment
 
 if TYPE_CHECKING:  # annotations only: model_config imports what imports this
     from agents.domain.model_config import ModelConfig
-
-STATE_VERSION = 1
-
-# Positions in a ``recent`` entry (a list, to keep the serialized state small).
-R_EVENT_ID, R_AT, R_TOUCHPOINT, R_Q, R_BEFORE, R_AFTER = range(6)
 
 
 class RejectedMoment(Exception):
@@ -45,15 +41,11 @@ class MomentResult:
     failed: bool
     duplicate: bool
     late: bool
-    context: list[list[Any]]  # the recent moments before this one, oldest first
+    context: list[RecentMoment]  # the recent moments before this one, oldest first
 
 
-POSITION = "pos"  # [input partition, offset] of the last event applied
-
-
-def new_state() -> dict[str, Any]:
-    return {"v": STATE_VERSION, "score": 0.0, "at": None, "moments": 0, "failures": 0,
-            "recent": [], "seen": []}
+def new_state() -> CustomerState:
+    return CustomerState()
 
 
 def event_key(event_id: str) -> int:
@@ -62,13 +54,13 @@ def event_key(event_id: str) -> int:
 
 
 def record_moment(
-    state: dict[str, Any] | None,
+    state: CustomerState | None,
     event: dict[str, Any],
     occurred_at: float,
     cfg: ModelConfig,
     now: float,
     position: tuple[int, int] | None = None,
-) -> tuple[dict[str, Any], MomentResult]:
+) -> tuple[CustomerState, MomentResult]:
 
     """Apply one validated event; return the new state and what happened.
 
@@ -86,26 +78,27 @@ def record_moment(
     q = moment_quality(event, cfg.quality)
     eid = event["event_id"]
     key = event_key(eid)
-    seen: list[int] = st["seen"]
-    recent: list[list[Any]] = st["recent"]
-    last = st.get(POSITION)
+    seen = st.seen
+    recent = st.recent
+    last = st.position
     # Also no later in event time than the customer's latest: a re-read event never is,
     # while new events on a re-created topic (offsets from 0 again) mostly are.
-    read_again = (position is not None and last is not None and position[0] == last[0]
-                  and position[1] <= last[1] and st["at"] is not None
-                  and occurred_at <= st["at"])
+    read_again = (position is not None and last is not None
+                  and position[0] == last.partition and position[1] <= last.offset
+                  and st.at is not None and occurred_at <= st.at)
     if key in seen or read_again:
         for i, entry in enumerate(recent):
-            if entry[R_EVENT_ID] == eid:
-                return st, MomentResult(q, entry[R_BEFORE], entry[R_AFTER],
-                                        is_failed(entry[R_Q], cfg.quality), True,
+            if entry.event_id == eid:
+                return st, MomentResult(q, entry.score_before, st.score_after(i),
+                                        is_failed(entry.quality, cfg.quality), True,
                                         False, recent[:i])
-        for k, before, after in st.get("alerted", ()):
-            if k == key:  # older than the recent moments: same alert, without context
-                return st, MomentResult(q, before, after, True, True, False, [])
-        return st, MomentResult(q, st["score"], st["score"], False, True, False, [])
+        for a in st.alerted:
+            if a.event_key == key:  # older than the recent moments: same alert, no context
+                return st, MomentResult(q, a.score_before, a.score_after, True, True, False,
+                                        [])
+        return st, MomentResult(q, st.score, st.score, False, True, False, [])
 
-    at = st["at"]
+    at = st.at
     if occurred_at > now + cfg.max_future_skew_s:
         raise RejectedMoment(
             "too_far_in_future", f"occurred_at is {occurred_at - now:.0f}s ahead of the clock"
@@ -115,36 +108,32 @@ def record_moment(
             "too_late", f"occurred_at is {at - occurred_at:.0f}s behind the customer's latest"
             f" event (limit {cfg.max_lateness_s:.0f}s)"
         )
-    before = st["score"]
+    before = st.score
     weight = event.get("weight", 1.0)
     score, new_at = apply_moment(before, at, q.q, weight, occurred_at, cfg.score)
     failed = is_failed(q.q, cfg.quality)
     keep = cfg.recent_moments
-    new_recent = [*recent, [eid, occurred_at, event["touchpoint"], q.q, before, score]]
+    new_recent = [*recent, RecentMoment(eid, occurred_at, event["touchpoint"], q.q, before)]
     if len(new_recent) > keep:
         new_recent = new_recent[len(new_recent) - keep:] if keep else []
     new_seen = [*seen, key]
     if len(new_seen) > cfg.dedupe_window:
         new_seen = new_seen[len(new_seen) - cfg.dedupe_window:]
-    alerted: list[list[Any]] = st.get("alerted", [])
-    if alerted and alerted[0][0] not in new_seen:
+    alerted = st.alerted
+    if alerted and alerted[0].event_key not in new_seen:
         window = set(new_seen)
-        alerted = [a for a in alerted if a[0] in window]
+        alerted = [a for a in alerted if a.event_key in window]
     if failed:
-        alerted = [*alerted, [key, round(before, 6), round(score, 6)]]  # as in the alert
-    new = {
-        "v": STATE_VERSION,
-        "score": score,
-        "at": new_at,
-        "moments": st["moments"] + 1,
-        "failures": st["failures"] + (1 if failed else 0),
-        "recent": new_recent,
-        "seen": new_seen,
-        "alerted": alerted,
-    }
-    if position is not None:
-        new[POSITION] = [position[0], position[1]]
-    elif last is not None:
-        new[POSITION] = last
+        alerted = [*alerted, AlertedMoment(key, round(before, 6), round(score, 6))]  # as sent
+    new = CustomerState(
+        score=score,
+        at=new_at,
+        moments=st.moments + 1,
+        failures=st.failures + (1 if failed else 0),
+        recent=new_recent,
+        seen=new_seen,
+        alerted=alerted,
+        position=Position(position[0], position[1]) if position is not None else last,
+    )
     return new, MomentResult(q, before, score, failed, False, at is not None and occurred_at < at,
                              recent)

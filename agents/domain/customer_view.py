@@ -9,35 +9,35 @@ from __future__ import annotations
 from typing import Any
 
 from agents.domain.circles import open_circles
-from agents.domain.customer_moments import R_AT, R_EVENT_ID, R_Q, R_TOUCHPOINT
+from agents.domain.customer_state import CustomerState
 from agents.domain.timestamps import iso
 
 SCHEMA = "mot.customer/v1"
 
 
-def customer_view(customer_id: str, state: dict[str, Any]) -> dict[str, Any]:
-    at = state.get("at")
+def customer_view(customer_id: str, state: CustomerState) -> dict[str, Any]:
+    at = state.at
     return {
         "schema": SCHEMA,
         "customer_id": customer_id,
-        "score": round(state["score"], 6),
+        "score": round(state.score, 6),
         "score_at": iso(at) if at is not None else None,
-        "moments": state.get("moments", 0),
-        "failures": state.get("failures", 0),
-        "open_circles": open_circles(state.get("c"), customer_id),
+        "moments": state.moments,
+        "failures": state.failures,
+        "open_circles": open_circles(state.circles, customer_id),
         "recent_moments": [
-            {"event_id": m[R_EVENT_ID], "occurred_at": iso(m[R_AT]),
-             "touchpoint": m[R_TOUCHPOINT], "quality": round(m[R_Q], 6)}
-            for m in reversed(state.get("recent", ()))
+            {"event_id": m.event_id, "occurred_at": iso(m.at),
+             "touchpoint": m.touchpoint, "quality": round(m.quality, 6)}
+            for m in reversed(state.recent)
         ],
     }
 
 
-def score_line(customer_id: str, state: dict[str, Any]) -> dict[str, Any]:
+def score_line(customer_id: str, state: CustomerState) -> dict[str, Any]:
     """A customer's final running score, as ``mot replay --scores`` writes it (unrounded,
     the event time as epoch seconds)."""
-    return {"customer_id": customer_id, "score": state["score"], "at": state["at"],
-            "moments": state["moments"]}
+    return {"customer_id": customer_id, "score": state.score, "at": state.at,
+            "moments": state.moments}
 
 
 def not_found(customer_id: str) -> dict[str, Any]:
