@@ -23,18 +23,27 @@ class UnreadableValue(ValueError):
     """A stored value of a version this code does not know."""
 
 
-class Codec(Generic[T]):
-    """Encode and decode one table's values (``kind``: a struct type)."""
+def _same(value: Any) -> Any:
+    return value
 
-    def __init__(self, kind: type[T], version: int, from_v1: Callable[[Any], T]) -> None:
+
+class Codec(Generic[T]):
+    """Encode and decode one table's values (``kind``: a struct type). A shape may be
+    stored in a packed form of its own (``stored``, with ``pack`` and ``unpack``)."""
+
+    def __init__(self, kind: type[T], version: int, from_v1: Callable[[Any], T],
+                 stored: type | None = None, pack: Callable[[T], Any] = _same,
+                 unpack: Callable[[Any], T] = _same) -> None:
         self.kind = kind
         self.version = version
         self._from_v1 = from_v1
+        self._pack = pack
+        self._unpack = unpack
         self._encoder = msgspec.msgpack.Encoder()
-        self._decoder = msgspec.msgpack.Decoder(tuple[int, kind])  # type: ignore[valid-type]
+        self._decoder = msgspec.msgpack.Decoder(tuple[int, stored or kind])  # type: ignore[valid-type]
 
     def encode(self, value: T) -> bytes:
-        return self._encoder.encode((self.version, value))
+        return self._encoder.encode((self.version, self._pack(value)))
 
     def decode(self, raw: bytes) -> T:
         if raw[:1] != b"\x92":
@@ -43,4 +52,4 @@ class Codec(Generic[T]):
         if version != self.version:
             raise UnreadableValue(f"{self.kind.__name__} version {version}, expected "
                                   f"{self.version}")
-        return value
+        return self._unpack(value)

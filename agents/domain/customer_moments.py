@@ -11,10 +11,15 @@ an alert that was lost with the same id and figures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
-from agents.domain.customer_state import AlertedMoment, CustomerState, Position, RecentMoment
+from agents.domain.customer_state import (
+    AlertedMoment,
+    CustomerState,
+    Position,
+    RecentMoment,
+    event_key,
+)
 from agents.domain.quality import Quality, is_failed, moment_quality
 from agents.domain.running_score import apply_moment
 
@@ -46,11 +51,6 @@ class MomentResult:
 
 def new_state() -> CustomerState:
     return CustomerState()
-
-
-def event_key(event_id: str) -> int:
-    """A stable 63-bit hash of the event id: compact in the state, collisions ~1e-17."""
-    return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "big") >> 1
 
 
 def record_moment(

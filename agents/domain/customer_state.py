@@ -7,7 +7,16 @@ event, so it is typed (``msgspec.Struct``) and compact: MessagePack arrays
 only where an alert lists them, nothing stored twice (a recent moment's score after is
 the next one's score before, the newest one's the state's score).
 
-Versions: encoded as ``[STATE_VERSION, state]`` (:mod:`agents.domain.codec`). Version 1
+Stored form (:class:`StoredState`): the codec packs the state further without the rules
+seeing it. A moment that is both a recent moment and a journey's is stored once (a table
+of moments, referenced by index); the dedupe window leaves out the hashes of the recent
+moments (its newest entries, recomputed from their ids); a journey's last event time is
+its newest moment's; closed journeys' statuses are one-byte codes. A moment's time is
+stored as whole milliseconds before the customer's latest event time when that gives
+back the very same float (event times are whole milliseconds), and a quality that is a
+whole number as an integer; anything else as the float itself.
+
+Versions: encoded as ``[STATE_VERSION, stored state]`` (:mod:`agents.domain.codec`). Version 1
 was a JSON object (orjson) with short keys; :func:`decode_state` still reads it
 (:func:`from_v1`), so a worker upgraded over v1 tables and changelogs carries on and
 writes version 2 from the next update of each customer.
@@ -15,6 +24,8 @@ writes version 2 from the next update of each customer.
 
 from __future__ import annotations
 
+import math
+from hashlib import blake2b
 from typing import Any
 
 from msgspec import Struct
@@ -22,10 +33,26 @@ from msgspec import Struct
 from agents.domain.circles import CircleState, LifecycleRecord, record_from_v1
 from agents.domain.circles import from_v1 as circles_from_v1
 from agents.domain.codec import Codec
-from agents.domain.journeys import Journeys, PackedDrop, packed_from_v1
+from agents.domain.journeys import (
+    COMPLETED,
+    DROPPED,
+    EVICTED,
+    ClosedJourney,
+    Journey,
+    JourneyMoment,
+    Journeys,
+    PackedDrop,
+    SilenceCheck,
+    packed_from_v1,
+)
 from agents.domain.journeys import from_v1 as journeys_from_v1
 
 STATE_VERSION = 2
+
+
+def event_key(event_id: str) -> int:
+    """A stable 63-bit hash of the event id: compact in the state, collisions ~1e-17."""
+    return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "big") >> 1
 
 
 class RecentMoment(Struct, array_like=True):
@@ -80,6 +107,153 @@ class CustomerState(Struct, array_like=True):
         return self.recent[i + 1].score_before if i + 1 < len(self.recent) else self.score
 
 
+# --- the stored form ------------------------------------------------------------------
+
+Time = int | float  # int: milliseconds before the state's latest event time (see _time)
+Number = int | float  # int: a whole float
+
+
+class StoredMoment(Struct, array_like=True):
+    event_id: str
+    at: Time
+    touchpoint: str
+    quality: Number
+
+
+def _base(at: float | None) -> int:
+    return round(at * 1e6) if at is not None else 0
+
+
+def _time(t: float, base_us: int) -> Time:
+    """``t`` as whole milliseconds before ``base_us`` if that reads back exactly."""
+    u = round(t * 1e6)
+    if u / 1e6 == t and (base_us - u) % 1000 == 0:
+        return (base_us - u) // 1000
+    return t
+
+
+def _read_time(x: Time, base_us: int) -> float:
+    return (base_us - x * 1000) / 1e6 if isinstance(x, int) else x
+
+
+def _number(q: float) -> Number:
+    return int(q) if q.is_integer() and (q != 0 or math.copysign(1.0, q) > 0) else q
+
+
+class StoredRecent(Struct, array_like=True):
+    moment: int  # index in the stored moments
+    score_before: float
+
+
+class StoredJourneyMoment(Struct, array_like=True, omit_defaults=True):
+    moment: int  # index in the stored moments
+    step: int
+    weight: float = 1.0
+
+
+class StoredJourney(Struct, array_like=True, omit_defaults=True):
+    journey_id: str
+    kind: str | None
+    started_at: Time
+    steps: int
+    moments: list[StoredJourneyMoment]
+    last_at: float | None = None  # None: its newest moment's time (always so today)
+
+
+class StoredClosed(Struct, array_like=True):
+    journey_id: str
+    status: int  # index in CLOSED_STATUSES
+
+
+CLOSED_STATUSES = (COMPLETED, DROPPED, EVICTED)
+_STATUS_CODE = {s: i for i, s in enumerate(CLOSED_STATUSES)}
+
+
+class StoredState(Struct, array_like=True, omit_defaults=True):
+    """:class:`CustomerState` as encoded (see the module's docstring)."""
+
+    score: float
+    at: float | None
+    moments: int
+    failures: int
+    moment_table: list[StoredMoment]
+    recent: list[StoredRecent]
+    seen: list[int]  # the dedupe window, without the recent moments' hashes if ...
+    seen_has_recent: bool  # ... this is False (they are its newest entries)
+    alerted: list[AlertedMoment] = []
+    position: Position | None = None
+    circles: CircleState | None = None
+    open_journeys: list[StoredJourney] = []
+    closed_journeys: list[StoredClosed] = []
+    checks: list[SilenceCheck] = []
+    sent: list[SentAlerts] = []
+
+
+def pack(state: CustomerState) -> StoredState:
+    table: list[StoredMoment] = []
+    index: dict[tuple[str, float, str, float], int] = {}
+    base = _base(state.at)
+
+    def ref(event_id: str, at: float, touchpoint: str, quality: float) -> int:
+        key = (event_id, at, touchpoint, quality)
+        i = index.get(key)
+        if i is None:
+            i = index[key] = len(table)
+            table.append(StoredMoment(event_id, _time(at, base), touchpoint, _number(quality)))
+        return i
+
+    recent = [StoredRecent(ref(r.event_id, r.at, r.touchpoint, r.quality), r.score_before)
+              for r in state.recent]
+    seen = state.seen
+    n = len(state.recent)
+    tail = n > 0 and len(seen) >= n and all(
+        k == event_key(r.event_id) for k, r in zip(seen[-n:], state.recent, strict=True))
+    js = state.journeys
+    open_: list[StoredJourney] = []
+    closed: list[StoredClosed] = []
+    checks: list[SilenceCheck] = []
+    if js is not None:
+        for jid, j in js.open.items():
+            ms = [StoredJourneyMoment(ref(m.event_id, m.at, m.touchpoint, m.quality), m.step,
+                                      m.weight) for m in j.moments]
+            last = None if j.moments and j.moments[-1].at == j.last_at else j.last_at
+            open_.append(StoredJourney(jid, j.kind, _time(j.started_at, base), j.steps, ms,
+                                       last))
+        closed = [StoredClosed(c.journey_id, _STATUS_CODE[c.status]) for c in js.closed]
+        checks = js.checks
+    return StoredState(state.score, state.at, state.moments, state.failures, table, recent,
+                       seen[:-n] if tail else seen, not tail, state.alerted, state.position,
+                       state.circles, open_, closed, checks, state.sent)
+
+
+def unpack(st: StoredState) -> CustomerState:
+    base = _base(st.at)
+    table = [RecentMoment(m.event_id, _read_time(m.at, base), m.touchpoint, float(m.quality),
+                          0.0) for m in st.moment_table]
+    recent = []
+    for r in st.recent:
+        m = table[r.moment]
+        recent.append(RecentMoment(m.event_id, m.at, m.touchpoint, m.quality, r.score_before))
+    seen = st.seen if st.seen_has_recent else [*st.seen, *(event_key(r.event_id)
+                                                          for r in recent)]
+    journeys = None
+    if st.open_journeys or st.closed_journeys or st.checks:
+        open_ = {}
+        for j in st.open_journeys:
+            ms = []
+            for jm in j.moments:
+                m = table[jm.moment]
+                ms.append(JourneyMoment(m.event_id, m.at, m.touchpoint, m.quality, jm.step,
+                                        jm.weight))
+            open_[j.journey_id] = Journey(j.kind, _read_time(j.started_at, base),
+                                          ms[-1].at if j.last_at is None else j.last_at,
+                                          j.steps, ms)
+        journeys = Journeys(open_, [ClosedJourney(c.journey_id, CLOSED_STATUSES[c.status])
+                                    for c in st.closed_journeys], st.checks)
+    return CustomerState(st.score, st.at, st.moments, st.failures, recent, seen, st.alerted,
+                         st.position, st.circles, journeys, st.sent)
+
+
 def encode_state(state: CustomerState) -> bytes:
     return CODEC.encode(state)
 
@@ -108,7 +282,8 @@ def from_v1(d: dict[str, Any]) -> CustomerState:
     )
 
 
-CODEC: Codec[CustomerState] = Codec(CustomerState, STATE_VERSION, from_v1)
+CODEC: Codec[CustomerState] = Codec(CustomerState, STATE_VERSION, from_v1, StoredState,
+                                    pack, unpack)
 
 
 def in_vicious_circle(state: CustomerState | None) -> bool:

@@ -1,0 +1,135 @@
+"""Table values as stored: versioned MessagePack that reads back exactly, and v1 (the JSON
+of the previous release) read and carried on from with the same alerts and scores."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import msgspec
+import orjson
+import pytest
+
+from agents.domain.codec import UnreadableValue
+from agents.domain.customer_state import (
+    CODEC,
+    STATE_VERSION,
+    CustomerState,
+    RecentMoment,
+    decode_state,
+    encode_state,
+    event_key,
+)
+from agents.domain.journey_index import CLOCK_CODEC, DEADLINE_CODEC, JourneyDeadline, StreamClock
+from agents.domain.journeys import Journey, JourneyMoment, Journeys
+from agents.domain.model_config import ModelConfig
+from agents.domain.moment_processor import process_record
+from agents.domain.touchpoint_status import CODEC as STATUS_CODEC
+from agents.domain.touchpoint_status import Bucket
+from tests.golden import v1_upgrade
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "touchpoints.jsonl.gz"
+CFG = ModelConfig()
+
+
+def sample_states() -> list[CustomerState]:
+    """Every state the sample's records produce, in order (one per scored record)."""
+    states: dict[str, CustomerState] = {}
+    seen = []
+    with gzip.open(SAMPLE, "rb") as f:
+        for i, line in enumerate(f):
+            key = orjson.loads(line).get("customer_id", "").encode()
+            d = process_record(line.strip(), key, states.get, CFG, 1 << 20, 1.9e9, (0, i))
+            if d.state is not None:
+                states[d.customer_id] = d.state
+                seen.append(d.state)
+    return seen
+
+
+def test_every_state_of_the_sample_reads_back_equal_and_carries_its_version() -> None:
+    states = sample_states()
+    assert len(states) > 3000
+    assert any(s.journeys and s.journeys.open for s in states)
+    assert any(s.circles and s.circles.vicious for s in states)
+    assert any(s.sent for s in states) and any(s.alerted for s in states)
+    for s in states:
+        raw = encode_state(s)
+        assert decode_state(raw) == s
+        assert msgspec.msgpack.decode(raw)[0] == STATE_VERSION
+
+
+def test_what_the_stored_form_leaves_out_comes_back_even_when_it_does_not_apply() -> None:
+    moment = JourneyMoment("e1", 100.0000004, "web.search", -0.0, 0, 2.5)  # not whole ms
+    journey = Journey("purchase", 90.5, 200.25, 3, [moment])  # last_at is not its moment's
+    s = CustomerState(
+        score=-1.5, at=300.123, moments=3, failures=1,
+        recent=[RecentMoment("e1", 100.0000004, "web.search", -0.0, 0.0),
+                RecentMoment("e2", 300.123, "web.home", 0.5, 1.0)],
+        seen=[event_key("e2"), event_key("e1")],  # not in the recent moments' order
+        journeys=Journeys({"j1": journey}, [], []))
+    back = decode_state(encode_state(s))
+    assert back == s
+    assert str(back.recent[0].quality) == "-0.0" and back.journeys.open["j1"].last_at == 200.25
+
+
+def test_the_stored_form_keeps_a_moment_once_and_is_smaller_than_v1() -> None:
+    states = sample_states()
+    v1 = sum(len(orjson.dumps(msgspec.to_builtins(s))) for s in states)
+    v2 = sum(len(encode_state(s)) for s in states)
+    assert v2 < 0.6 * v1
+    both = next(s for s in states if s.journeys and s.journeys.open and len(s.recent) > 2)
+    newest = both.recent[-1].event_id
+    assert encode_state(both).count(newest.encode()) == 1
+
+
+def test_a_value_of_an_unknown_version_is_refused() -> None:
+    raw = msgspec.msgpack.encode((STATE_VERSION + 1, msgspec.msgpack.decode(
+        encode_state(CustomerState()))[1]))
+    with pytest.raises(UnreadableValue):
+        decode_state(raw)
+
+
+def test_v1_values_of_every_table_are_read() -> None:
+    assert CLOCK_CODEC.decode(b"[1767225600.5,1767225601.25]") == StreamClock(1767225600.5,
+                                                                             1767225601.25)
+    assert DEADLINE_CODEC.decode(b"[1767229200.0,3]") == JourneyDeadline(1767229200.0, 3)
+    st = STATUS_CODEC.decode(orjson.dumps({
+        "b": [[58907520, 40, 2]], "end": 1767225600.0, "F": 1.5, "N": 30.0, "k": 12,
+        "bn": 360, "s": 1, "seq": 3, "since": 1767225500.0, "p": 2}))
+    assert st.buckets == [Bucket(58907520, 40, 2)] and st.latest_at == 1767225600.0
+    assert (st.baseline_failures, st.baseline_events, st.baseline_buckets) == (1.5, 30.0, 12)
+    assert (st.baseline_moments, st.status, st.transitions) == (360, 1, 3)
+    assert (st.since, st.partition) == (1767225500.0, 2)
+    for codec, value in ((CLOCK_CODEC, StreamClock(1.0, 2.0)),
+                         (DEADLINE_CODEC, JourneyDeadline(3.0, 1)), (STATUS_CODEC, st)):
+        assert codec.decode(codec.encode(value)) == value
+
+
+def test_carrying_on_from_v1_states_gives_the_alerts_and_scores_of_the_v1_code() -> None:
+    """tests/golden/v1_upgrade.json: the v1 code's states part-way through a story, and
+    what the v1 code made of the rest (new events, re-reads from before the upgrade,
+    silence checks read twice)."""
+    golden = orjson.loads(v1_upgrade.HERE.read_bytes())
+    states = {cid: decode_state(raw.encode()) for cid, raw in golden["states"].items()}
+    assert any(s.journeys and s.journeys.checks for s in states.values())
+    assert any(s.sent for s in states.values())
+    out = list(v1_upgrade.second_part(states))
+    assert v1_upgrade.digest(out) == golden["digest"]
+    assert [orjson.loads(x) for x in out if not x.startswith(b"[")] == golden["scores"]
+    kinds: dict[str, int] = {}
+    for x in out:
+        if x.startswith(b"["):
+            kinds[orjson.loads(x)[0]] = kinds.get(orjson.loads(x)[0], 0) + 1
+    assert kinds == golden["alerts_by_kind"]
+    # and from then on every state is written in the current version
+    assert all(msgspec.msgpack.decode(CODEC.encode(s))[0] == STATE_VERSION
+               for s in states.values())
+
+
+def test_the_upgrade_story_runs_the_same_without_the_upgrade() -> None:
+    """The same story run by today's code throughout (no v1 states) gives the same."""
+    golden = orjson.loads(v1_upgrade.HERE.read_bytes())
+    states: dict[str, CustomerState] = {}
+    v1_upgrade.first_part(states)
+    states = {cid: decode_state(encode_state(s)) for cid, s in states.items()}
+    assert v1_upgrade.digest(list(v1_upgrade.second_part(states))) == golden["digest"]
