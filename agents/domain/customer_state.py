@@ -206,8 +206,10 @@ def pack(state: CustomerState) -> StoredState:
               for r in state.recent]
     seen = state.seen
     n = len(state.recent)
-    tail = n > 0 and len(seen) >= n and all(
-        k == event_key(r.event_id) for k, r in zip(seen[-n:], state.recent, strict=True))
+    # Both lists take every counted event and lose their oldest, so the recent moments'
+    # hashes are the window's newest entries whenever it holds as many (the newest one is
+    # checked, at the cost of one hash).
+    tail = n > 0 and len(seen) >= n and seen[-1] == event_key(state.recent[-1].event_id)
     js = state.journeys
     open_: list[StoredJourney] = []
     closed: list[StoredClosed] = []
@@ -228,23 +230,16 @@ def pack(state: CustomerState) -> StoredState:
 
 def unpack(st: StoredState) -> CustomerState:
     base = _base(st.at)
-    table = [RecentMoment(m.event_id, _read_time(m.at, base), m.touchpoint, float(m.quality),
-                          0.0) for m in st.moment_table]
-    recent = []
-    for r in st.recent:
-        m = table[r.moment]
-        recent.append(RecentMoment(m.event_id, m.at, m.touchpoint, m.quality, r.score_before))
+    table = [(m.event_id, _read_time(m.at, base), m.touchpoint, float(m.quality))
+             for m in st.moment_table]
+    recent = [RecentMoment(*table[r.moment], r.score_before) for r in st.recent]
     seen = st.seen if st.seen_has_recent else [*st.seen, *(event_key(r.event_id)
                                                           for r in recent)]
     journeys = None
     if st.open_journeys or st.closed_journeys or st.checks:
         open_ = {}
         for j in st.open_journeys:
-            ms = []
-            for jm in j.moments:
-                m = table[jm.moment]
-                ms.append(JourneyMoment(m.event_id, m.at, m.touchpoint, m.quality, jm.step,
-                                        jm.weight))
+            ms = [JourneyMoment(*table[jm.moment], jm.step, jm.weight) for jm in j.moments]
             open_[j.journey_id] = Journey(j.kind, _read_time(j.started_at, base),
                                           ms[-1].at if j.last_at is None else j.last_at,
                                           j.steps, ms)
