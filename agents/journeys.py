@@ -34,9 +34,11 @@ from streams.faust_ext.table_access import discard, store, stored, stored_items,
 CLOCK_STEP_S = 1.0
 
 stream_clock = typed_table(app.Table("stream-clock", default=None, key_type=str,
-                                     partitions=settings.partitions), CLOCK_CODEC)
+                                     value_type=bytes, partitions=settings.partitions),
+                           CLOCK_CODEC)
 journey_deadlines = typed_table(app.Table("journey-deadlines", default=None, key_type=str,
-                                          partitions=settings.partitions), DEADLINE_CODEC)
+                                          value_type=bytes, partitions=settings.partitions),
+                                DEADLINE_CODEC)
 
 # This worker's view of stream-clock for the partitions it runs: read once from the
 # table, then kept in step with every write. Cleared when partitions are revoked, so

@@ -44,6 +44,7 @@ customer_state = typed_table(app.Table(
     "customer-state",
     default=None,
     key_type=str,
+    value_type=bytes,
     partitions=settings.partitions,
 ), STATE_CODEC)
 

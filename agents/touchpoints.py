@@ -57,7 +57,8 @@ status_config = model.status
 
 observations_topic = raw_topic(f"{settings.app_id}-touchpoint-observations", internal=True)
 touchpoint_status = typed_table(app.Table("touchpoint-status", default=None, key_type=str,
-                                          partitions=settings.partitions), CODEC)
+                                          value_type=bytes, partitions=settings.partitions),
+                                CODEC)
 
 observations = ObservationBuffer(settings.touchpoint_batch_max)
 

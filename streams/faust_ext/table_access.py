@@ -1,9 +1,10 @@
 """Reading and writing the service's Faust tables on the hot path.
 
 The tables hold str keys (Faust's ``json`` codec, which is orjson) and values that are
-bytes to Faust (its ``value_serializer`` is ``raw``): each table's values are encoded and decoded
-by the codec the domain gives it (:func:`typed_table`; ``encode``/``decode``, see
-``agents.domain.codec``), here and nowhere else, so the bytes are exactly the bytes
+bytes to Faust (declared with ``value_type=bytes``, so Faust's serializer for them in the
+store, the changelog topic and the restore is ``raw``): each table's values are encoded
+and decoded by the codec the domain gives it (:func:`typed_table`; ``encode``/``decode``,
+see ``agents.domain.codec``), here and nowhere else, so the bytes are exactly the bytes
 Faust's own table API, its changelog and its restore carry. What this module leaves out
 of that API, per access:
 
@@ -57,9 +58,9 @@ CODEC_ATTR = "_mot_value_codec"
 
 
 def typed_table(table: CollectionT, codec: ValueCodec) -> CollectionT:
-    """Give a table just declared (its store not opened yet) the codec of its values; to
-    Faust they are raw bytes from then on (store, changelog, restore)."""
-    table.value_serializer = "raw"  # type: ignore[misc]
+    """Give a table declared with ``value_type=bytes`` the codec of its values."""
+    if table.value_serializer != "raw":
+        raise TypeError(f"table {table.name}: declare it with value_type=bytes")
     setattr(table, CODEC_ATTR, codec)
     return table
 
