@@ -1,0 +1,120 @@
+"""Upgrading a worker over v1 tables and changelogs (the orjson JSON values of before).
+
+A worker of the last v1 commit scores the first half of the sample on the real broker and
+stops; a worker of this tree starts on the same data directory, topics and changelogs and
+scores the rest. The alerts and final scores must be those of a run without the upgrade
+(``mot replay`` of the whole file, which the pipeline matches:
+tests/test_replay_equivalence_kafka.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.harness import REPO, WorkerProcess, latest_by_key
+from tests.test_replay import SAMPLE
+from tests.test_replay_equivalence_kafka import all_alerts, isolated_env, mot
+
+pytestmark = pytest.mark.kafka
+
+V1_COMMIT = "fec76db"  # the last commit whose tables hold orjson JSON values
+
+
+class V1Worker(WorkerProcess):
+    """A worker run from a checkout of the v1 commit."""
+
+    tree: Path
+
+    def start(self, timeout: float = 90.0) -> WorkerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the process' life)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.worker"], cwd=self.tree,
+            env={**self.env, "PYTHONPATH": str(self.tree)}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.wait_healthy(timeout)
+        return self
+
+
+async def counted(kafka: str, env: dict[str, str], moments: int, worker: WorkerProcess) -> None:
+    """Wait until the customer-state changelog (v1 or v2 values) has counted ``moments``."""
+    changelog = f"{env['MOT_APP_ID']}-customer-state-changelog"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        table = await latest_by_key(kafka, changelog)
+        if sum(st.moments for st in table.values() if st) >= moments:
+            return
+        await asyncio.sleep(2)
+    raise AssertionError(worker.log_tail())
+
+
+async def test_a_worker_upgraded_over_v1_tables_carries_on_with_the_same_results(
+    kafka: str, tmp_path: Path
+) -> None:
+    tree = tmp_path / "v1"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", V1_COMMIT], cwd=REPO, capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    lines = gzip.decompress(SAMPLE.read_bytes()).splitlines(keepends=True)
+    first, rest = tmp_path / "first.jsonl", tmp_path / "rest.jsonl"
+    first.write_bytes(b"".join(lines[:2000]))
+    rest.write_bytes(b"".join(lines[2000:]))
+
+    env = isolated_env(kafka, tmp_path / "data")
+    env["MOT_JOURNEY_CHECK_INTERVAL_S"] = "86400"  # as in the replay equivalence test
+    old = V1Worker(env, tmp_path / "v1-worker.log")
+    old.tree = tree
+    old.start()
+    try:
+        assert (await asyncio.to_thread(mot, env, "produce", str(first))).returncode == 0
+        await counted(kafka, env, 2000, old)
+    finally:
+        assert old.stop() == 0, old.log_tail()
+    changelog = f"{env['MOT_APP_ID']}-customer-state-changelog"
+    raw = await latest_by_key(kafka, changelog, decode=lambda b: b)
+    assert raw and all(v[:1] == b"{" for v in raw.values() if v), "v1 values in the changelog"
+
+    new = WorkerProcess(env, tmp_path / "worker.log")
+    new.start()
+    try:
+        assert (await asyncio.to_thread(mot, env, "produce", str(rest))).returncode == 0
+        await counted(kafka, env, 4000, new)
+        replayed = await asyncio.to_thread(mot, env, "replay", str(SAMPLE),
+                                           "-o", str(tmp_path / "alerts.jsonl"),
+                                           "--scores", str(tmp_path / "scores.jsonl"))
+        assert replayed.returncode == 0, replayed.stderr
+        offline = [orjson.loads(x)
+                   for x in (tmp_path / "alerts.jsonl").read_bytes().splitlines()]
+        scores = {s["customer_id"]: s for s in
+                  map(orjson.loads, (tmp_path / "scores.jsonl").read_bytes().splitlines())}
+        table = await latest_by_key(kafka, changelog)
+        assert set(table) == set(scores)
+        for cid, s in scores.items():
+            assert table[cid].score == pytest.approx(s["score"], rel=1e-12, abs=1e-12), cid
+            assert table[cid].moments == s["moments"]
+        expected = {a["alert_id"] for a in offline}
+        deadline = time.monotonic() + 120
+        streamed: dict[str, dict[str, Any]] = await all_alerts(kafka, env)
+        while set(streamed) != expected and time.monotonic() < deadline:
+            await asyncio.sleep(2)
+            streamed = await all_alerts(kafka, env)
+        assert set(streamed) == expected, new.log_tail()
+        for a in offline:
+            s = streamed[a["alert_id"]]
+            assert {k: v for k, v in s.items() if k != "detected_at"} == \
+                   {k: v for k, v in a.items() if k != "detected_at"}
+        # what the new worker wrote is v2
+        raw = await latest_by_key(kafka, changelog, decode=lambda b: b)
+        assert any(v[:1] == b"\x92" for v in raw.values() if v)
+    finally:
+        new.stop()
