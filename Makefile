@@ -22,7 +22,7 @@ test: $(STAMP) system-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not faults"
 
-## test-faults: kill -9, rebalance, broker restart, SIGTERM, hostile input (real Kafka, ~3 min)
+## test-faults: kill -9, rebalance, broker restart, SIGTERM, hostile input, every alert kind (real Kafka, ~6 min)
 test-faults: $(STAMP) system-deps
 	$(PY) -m pytest -m faults -s tests/faults
 

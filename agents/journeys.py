@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from agents.domain.customer_state import CustomerState, earliest_deadline_of
 from agents.domain.drop_off import KIND as DROP_OFF
 from agents.domain.journey_index import (
     CLOCK_CODEC,
@@ -118,9 +119,28 @@ def count_journeys(change: JourneyChange, outputs: list[Output]) -> None:
                 m.dropoff_blame.labels(tp).inc(share)
 
 
+def restore_deadline(customer_id: str, partition: int, state: CustomerState) -> None:
+    """For an event read again: the index entry of the customer's open journeys, if it is
+    missing or later than their earliest deadline. After a crash the customer's state
+    may have reached its changelog while this table's write did not; the event, now a
+    duplicate, opens nothing, and without the entry the silence check would never look
+    at the customer (the drop-off of a journey gone silent would be lost)."""
+    deadline = earliest_deadline_of(state, settings.journey_timeout_s)
+    if deadline is None:
+        return
+    cur = stored(journey_deadlines, customer_id)
+    if cur is None or deadline < cur.deadline:
+        store(journey_deadlines, customer_id, JourneyDeadline(deadline, partition))
+
+
 def note_record(partition: int, done: Processed, now: float) -> None:
-    """After a counted event: the clock, the deadline index and the journey metrics."""
+    """After a counted event: the clock, the deadline index and the journey metrics;
+    after a duplicate, the index entry (:func:`restore_deadline`)."""
     if done.occurred_at is None:
+        result = done.result
+        if (result is not None and result.duplicate and done.customer_id is not None
+                and done.state is not None):
+            restore_deadline(done.customer_id, partition, done.state)
         return
     advance_clock(partition, done.occurred_at, now)
     change = done.journeys

@@ -13,8 +13,6 @@ import time
 from collections.abc import AsyncIterable
 from typing import Any
 
-import orjson
-
 from agents.domain.circles import KINDS as CIRCLE_KINDS
 from agents.domain.customer_state import CODEC as STATE_CODEC
 from agents.domain.customer_state import CustomerState, in_vicious_circle
@@ -23,6 +21,7 @@ from agents.domain.failed_moment import KIND as FAILED_MOMENT
 from agents.domain.moment_processor import Output, process_record
 from agents.journeys import note_record
 from agents.open_circles import OpenCircles, open_in_partition
+from agents.suppression import alert_record, suppressed
 from agents.touchpoints import observe_moment
 from streams import metrics as m
 from streams.app import app, model, settings
@@ -86,8 +85,10 @@ def customer_state_of(customer_id: str) -> CustomerState | None:
 
 
 async def send_alert(out: Output) -> None:
-    """An alert the domain returned, to its kind's topic, keyed by customer."""
-    await ALERT_TOPICS[out.kind].send(key=out.key.encode(), value=orjson.dumps(out.value))
+    """An alert the domain returned, to its kind's topic, keyed by customer (or by the
+    keyed hash: ``MOT_ALERT_CUSTOMER_ID``)."""
+    key, value = alert_record(out)
+    await ALERT_TOPICS[out.kind].send(key=key, value=value)
     m.alerts_emitted.labels(out.kind).inc()
 
 
@@ -115,6 +116,8 @@ async def score_record(record: Any) -> None:
     partition = record.partition
     done = process_record(record.value, record.key, customer_state_of, model,
                           settings.max_record_bytes, time.time(), (partition, record.offset))
+    if await suppressed(record, done):  # an erased customer's (MOT_ERASURE_POLICY)
+        return
     if done.rejected is not None:
         if done.event is not None:
             m.events_valid.inc()

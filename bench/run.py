@@ -297,9 +297,10 @@ async def latency(c: Contestant, bootstrap: str, topic: str, out_topic: str, rat
                         if eid in sent_at:
                             latencies.append(now - sent_at.pop(eid))
 
-        # warm up until the contestant answers, then measure
+        # warm up until the contestant answers, then measure; a contestant without a health
+        # page (Quix) may join its group late, so answers are awaited up to 3 minutes
         t_begin = time.monotonic()
-        receiver = asyncio.ensure_future(receive(t_begin + seconds + 60))
+        receiver = asyncio.ensure_future(receive(t_begin + seconds + 180))
         i = 0
         while True:
             elapsed = time.monotonic() - t_begin
@@ -313,7 +314,15 @@ async def latency(c: Contestant, bootstrap: str, topic: str, out_topic: str, rat
                 i += 1
             await asyncio.sleep(0.002)
         await producer.flush()
-        await asyncio.sleep(3)
+        # Until the answers stop coming (a contestant that is slow to start answers late),
+        # at most the receiver's own deadline.
+        seen, quiet = -1, 0
+        while not receiver.done() and quiet < 3:
+            await asyncio.sleep(1)
+            if latencies and len(latencies) == seen:
+                quiet += 1
+            else:
+                seen, quiet = len(latencies), 0
         receiver.cancel()
         warm = latencies[len(latencies) // 5:]  # drop the first fifth: start-up
         if len(warm) < 5:

@@ -8,6 +8,7 @@
     mot replay FILE     the alerts the stream would emit for a file, without Kafka
     mot report FILE     the moments-of-truth report of a file (table, JSON, HTML)
     mot produce FILE    publish a file to the input topic (backfill)
+    mot forget ID...    request the erasure of customers (right to be forgotten)
 """
 
 from __future__ import annotations
@@ -103,6 +104,48 @@ async def tail(s: Settings, raw: bool, from_beginning: bool, dead_letters: bool,
     finally:
         await consumer.stop()
     return shown
+
+
+# --- forget -----------------------------------------------------------------------------
+
+def forget_ids(ids: list[str], file: str | None) -> list[str]:
+    """The customer ids to forget: the arguments, then the file's lines (one id a line;
+    blank lines and surrounding whitespace ignored), each once, in order."""
+    out = list(ids)
+    if file is not None:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        out += [line.strip() for line in text.splitlines() if line.strip()]
+    return list(dict.fromkeys(out))
+
+
+async def forget(s: Settings, ids: list[str], requested_by: str | None) -> list[tuple[str, str]]:
+    """Publish one erasure request per customer; (customer id, request id) of each."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from aiokafka import AIOKafkaProducer
+
+    from schemas.erasure_request import decode_request, request_record
+    from streams.kafka.admin import ensure_topics
+    from streams.kafka.clients import client_options
+
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    records = []
+    for cid in ids:
+        request_id = str(uuid.uuid4())
+        key, value = request_record(cid, request_id, now, requested_by)
+        decode_request(value)  # the worker's check, before anything is sent
+        records.append((cid, request_id, key, value))
+    await ensure_topics(s, [s.topic_erasure_requests])
+    producer = AIOKafkaProducer(**client_options(s), acks="all")
+    await producer.start()
+    try:
+        for _, _, key, value in records:
+            await producer.send(s.topic_erasure_requests, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return [(cid, request_id) for cid, request_id, _, _ in records]
 
 
 # --- local ------------------------------------------------------------------------------
@@ -204,6 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     p_tail.add_argument("--dead-letters", action="store_true", help="also the dead-letter topic")
     p_tail.add_argument("--limit", type=int, default=None, help="exit after N records")
     sub.add_parser("topics", help="create the service's topics if missing")
+    p_forget = sub.add_parser(
+        "forget", help="request the erasure of customers (receipts on the receipts topic)")
+    p_forget.add_argument("customer_ids", nargs="*", metavar="CUSTOMER_ID")
+    p_forget.add_argument("--file", default=None,
+                          help="also the ids in this file, one a line ('-': standard input)")
+    p_forget.add_argument("--requested-by", default=None,
+                          help="who files the requests (kept in the request, not the receipt)")
     offline.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "worker":
@@ -237,6 +287,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sent {sent} events to {s.topic_events}", file=sys.stderr)
         elif args.command == "tail":
             asyncio.run(tail(s, args.json, args.from_beginning, args.dead_letters, args.limit))
+        elif args.command == "forget":
+            from schemas.erasure_request import InvalidRequest
+
+            ids = forget_ids(args.customer_ids, args.file)
+            if not ids:
+                parser.error("forget needs a CUSTOMER_ID or --file")
+            try:
+                sent = asyncio.run(forget(s, ids, args.requested_by))
+            except InvalidRequest as exc:
+                print(f"mot forget: nothing was sent: {exc}", file=sys.stderr)
+                return 1
+            for cid, request_id in sent:
+                print(f"{request_id}\t{cid}")
+            print(f"sent {len(sent)} erasure request(s) to {s.topic_erasure_requests}; "
+                  f"receipts follow on {s.topic_erasure_receipts}", file=sys.stderr)
         elif args.command == "topics":
             from streams.kafka.admin import ensure_topics
 

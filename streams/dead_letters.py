@@ -16,6 +16,7 @@ SOURCE_OFFSET = "mot.source.offset"
 SOURCE_TIMESTAMP = "mot.source.timestamp"
 SOURCE_FILE = "mot.source.file"
 SOURCE_LINE = "mot.source.line"
+CUSTOMER_HASH = "mot.customer_hash"  # an erased customer's keyed hash (docs/privacy.md)
 DETAIL_MAX_BYTES = 1024
 
 Headers = list[tuple[str, bytes]]

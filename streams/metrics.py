@@ -85,3 +85,21 @@ for _kind, _lifecycles in (("vicious-circle", ("opened", "escalated", "resolved"
 for _kind in ("failed-moment", "vicious-circle", "virtuous-circle", "drop-off",
               "touchpoint-status"):
     alerts_emitted.labels(_kind)
+
+erasures = Counter(
+    "mot_erasures_total",
+    "Erasure requests handled, by outcome: erased (entries removed or first handling), "
+    "repeat (already erased: the same receipt again), rerouted (wrong key or partition: "
+    "re-published), invalid (dead-lettered).",
+    ["outcome"],
+)
+erasure_suppressed = Counter(
+    "mot_erasure_suppressed_total",
+    "Later records of erased customers within the suppression period, by the policy "
+    "applied (dead-letter, drop-counted, accept).",
+    ["policy"],
+)
+for _outcome in ("erased", "repeat", "rerouted", "invalid"):
+    erasures.labels(_outcome)
+for _policy in ("dead-letter", "drop-counted", "accept"):
+    erasure_suppressed.labels(_policy)

@@ -81,6 +81,34 @@ TOPICS = Section("Topics", (
     T("topic_alerts_drop_off", str, "mot.alerts.drop-off", "name", "drop-off alerts"),
     T("topic_alerts_touchpoint_status", str, "mot.alerts.touchpoint-status", "name",
       "touchpoint andon transitions"),
+    T("topic_erasure_requests", str, "mot.erasure-requests", "name",
+      "input: right-to-be-forgotten requests (`mot forget`, or any producer keyed by "
+      "customer; see [privacy](privacy.md))"),
+    T("topic_erasure_receipts", str, "mot.erasure-receipts", "name",
+      "one receipt per handled erasure request"),
+))
+
+_PRIVACY = "[privacy](privacy.md)"
+ERASURE = Section("Erasure and privacy", (
+    T("erasure_hash_key_file", str, "", "path",
+      "file holding the key of the keyed hash (HMAC-SHA256) that stands for an erased "
+      "customer in receipts, the suppression list and hashed alerts; read first",
+      "a key (file or `MOT_ERASURE_HASH_KEY`) is required unless every broker is on "
+      "loopback"),
+    T("erasure_hash_key", str, "", "secret",
+      "the same key given inline, when there is no key file; with neither and every broker "
+      "on loopback, a fixed key for local use only (see " + _PRIVACY + ")"),
+    T("erasure_suppression_s", float, 30 * DAY, "s",
+      "how long after an erasure the customer's later events follow "
+      "`MOT_ERASURE_POLICY`", "≥ 0"),
+    T("erasure_policy", str, "dead-letter", "name",
+      "what happens to a later event of an erased customer during the suppression period: "
+      "`dead-letter` (reason `erased`, payload not copied), `drop-counted` (dropped, "
+      "counted in `mot_erasure_suppressed_total`), `accept` (a new, empty state)",
+      "one of those three"),
+    T("alert_customer_id", str, "plain", "name",
+      "the `customer_id` (and record key) of the customer alerts: `plain`, or `hashed` "
+      "(the keyed hash)", "`plain` or `hashed`"),
 ))
 
 WORKER = Section("Worker and web port", (
@@ -143,6 +171,24 @@ INPUT = Section("Input limits and time policy", (
 REPLAY = Section("Offline replay", (
     T("replay_reorder_buffer", int, 100_000, "count",
       "`mot replay`/`report`: records held to put a file in event-time order", "≥ 0"),
+    T("replay_cache_customers", int, 20_000, "count",
+      "customers' states each replay worker keeps in memory; the rest spill to a temporary "
+      "RocksDB store (memory ≈ this × workers × state size)", "≥ 1"),
+    T("replay_spill_dir", str, "", "path",
+      "directory of the spill store and the workers' scratch files; empty: the system's "
+      "temporary directory"),
+    T("replay_workers", int, 0, "count",
+      "replay worker processes (customers hashed over them as the topic's partitioner "
+      "does); `0`: every core; `--workers` overrides it", "≥ 0"),
+    T("replay_chunk_events", int, 1024, "count",
+      "records per message from the replay parent to a worker", "≥ 1"),
+    T("replay_idle_advance", bool, False, "switch",
+      "at the end of the input, move each partition's clock on as the stream's "
+      "`MOT_JOURNEY_IDLE_ADVANCE_S` would by the replay's clock (now or `--as-of`), so "
+      "journeys still open then drop off as silent (see [replay](replay.md))"),
+    T("replay_silence_checks", bool, True, "switch",
+      "run the stream's silence check in replay (drop-offs of journeys gone silent); "
+      "`false` matches a worker whose check never fires"),
 ))
 
 JOURNEY_TIMERS = Section("Journeys and drop-off attribution", (
@@ -181,7 +227,7 @@ WEB_ACCESS = Section("Web access", (
 # Every tunable, runtime and model, in the order they are documented.
 SECTIONS: tuple[Section, ...] = merge_sections(
     (KAFKA, TOPICS, WORKER, WEB_ACCESS, DELIVERY, INPUT, *MODEL, JOURNEY_TIMERS, ANDON_BATCHING,
-     REPLAY))
+     ERASURE, REPLAY))
 TUNABLES: Mapping[str, Tunable] = MappingProxyType(
     {t.name: t for s in SECTIONS for t in s.tunables})
 
@@ -258,6 +304,10 @@ class _SettingsMethods:
             problems.append("MOT_DEDUPE_WINDOW and MOT_RECENT_MOMENTS must be >= 0")
         if self.replay_reorder_buffer < 0:
             problems.append("MOT_REPLAY_REORDER_BUFFER must be >= 0")
+        if self.replay_workers < 0:
+            problems.append("MOT_REPLAY_WORKERS must be >= 0")
+        if self.replay_cache_customers < 1 or self.replay_chunk_events < 1:
+            problems.append("MOT_REPLAY_CACHE_CUSTOMERS and MOT_REPLAY_CHUNK_EVENTS must be >= 1")
         if self.vicious_failures < 1 or self.vicious_window_h <= 0:
             problems.append("MOT_VICIOUS_FAILURES must be >= 1 and MOT_VICIOUS_WINDOW_H > 0")
         if self.vicious_red_failures < self.vicious_failures:
@@ -270,6 +320,7 @@ class _SettingsMethods:
             problems.append("MOT_VIRTUOUS_MOMENTS must be >= 1 and MOT_VIRTUOUS_QUIET_DAYS >= 0")
         problems.extend(self._journey_problems())
         problems.extend(self._web_access_problems())
+        problems.extend(self._erasure_problems())
         if problems:
             raise SettingsError("; ".join(problems))
 
@@ -287,6 +338,16 @@ class _SettingsMethods:
                             "or SCRAM-SHA-512")
         if not self.kafka_sasl_username:
             problems.append("MOT_KAFKA_SASL_USERNAME is required with a SASL protocol")
+        return problems
+
+    def _erasure_problems(self) -> list[str]:
+        problems = []
+        if self.erasure_suppression_s < 0:
+            problems.append("MOT_ERASURE_SUPPRESSION_S must be >= 0")
+        if self.erasure_policy not in ("dead-letter", "drop-counted", "accept"):
+            problems.append("MOT_ERASURE_POLICY must be dead-letter, drop-counted or accept")
+        if self.alert_customer_id not in ("plain", "hashed"):
+            problems.append("MOT_ALERT_CUSTOMER_ID must be plain or hashed")
         return problems
 
     def _journey_problems(self) -> list[str]:

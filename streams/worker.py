@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import agents.customer_api  # registers GET /customers/{id}
+import agents.erasure  # erasure requests, receipts and the suppression table
 import agents.scoring  # registers the agent and its table
 import agents.silent_journeys  # noqa: F401  (the silence check; scoring registers the andon)
 import streams.consumer_lag  # registers the lag timer (mot_consumer_lag_messages)
 import streams.web  # noqa: F401  (registers /metrics and /health)
+from agents.domain.erasure import HashKeyMissing
+from agents.suppression import hash_key
 from streams.app import app, settings
 from streams.faust_ext.quiet_worker import QuietWorker
 from streams.kafka.admin import ensure_topics
@@ -18,6 +22,10 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
+    try:
+        hash_key()  # erasure receipts, suppression and hashed alerts need it
+    except (HashKeyMissing, OSError) as exc:
+        sys.exit(f"mot worker: {exc}")
     # Faust creates its own internal topics but not the ones the service reads and
     # writes; a source topic created after the worker subscribed would only be
     # noticed at the next metadata refresh (minutes), so create them first.

@@ -18,6 +18,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ def service_env(bootstrap: str, data_dir: Path, **overrides: Any) -> dict[str, s
         MOT_TOPIC_ALERTS_CIRCLES=f"t-{tag}.alerts.circles",
         MOT_TOPIC_ALERTS_DROP_OFF=f"t-{tag}.alerts.drop-off",
         MOT_TOPIC_ALERTS_TOUCHPOINT_STATUS=f"t-{tag}.alerts.touchpoint-status",
+        MOT_TOPIC_ERASURE_REQUESTS=f"t-{tag}.erasure-requests",
+        MOT_TOPIC_ERASURE_RECEIPTS=f"t-{tag}.erasure-receipts",
         MOT_PARTITIONS="2",
         MOT_STORE="rocksdb://",
         MOT_DATA_DIR=str(data_dir),
@@ -58,6 +61,24 @@ def service_env(bootstrap: str, data_dir: Path, **overrides: Any) -> dict[str, s
     )
     env.update({k: str(v) for k, v in overrides.items()})
     return env
+
+
+def isolated_env(kafka: str, data_dir: Path) -> dict[str, str]:
+    """:func:`service_env`, with every alert topic of the settings made private."""
+    from streams.settings import Settings
+
+    env = service_env(kafka, data_dir)
+    for f in dataclass_fields(Settings):
+        var = "MOT_" + f.name.upper()
+        if f.name.startswith("topic_alerts_") and var not in env:
+            env[var] = f"{env['MOT_APP_ID']}.{f.name}"
+    return env
+
+
+def mot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
+    """A ``mot`` command run from the repository with ``env``, its output captured."""
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, timeout=300)
 
 
 @dataclass

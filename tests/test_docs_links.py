@@ -15,10 +15,13 @@ from jsonschema import Draft202012Validator, FormatChecker
 from agents.domain.alert_ids import alert_id
 from agents.domain.circles import KINDS as CIRCLE_KINDS
 from agents.domain.circles import circle_id, lifecycle_id
+from agents.domain.erasure import receipt_id
 from schemas import schema_path
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+ERASURE_SCHEMAS = {"mot.erasure-request/v1": "erasure-request.v1",
+                   "mot.erasure-receipt/v1": "erasure-receipt.v1"}
 ALERT_KINDS = ("failed-moment", *CIRCLE_KINDS, "drop-off", "touchpoint-status")
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.S | re.M)
@@ -120,7 +123,7 @@ def test_every_alert_example_follows_its_contract_and_carries_the_computed_id() 
     schemas = {kind: validator(f"{kind}-alert.v1") for kind in ALERT_KINDS}
     event_schema = validator("touchpoint-event.v1")
     kinds_in_alerts_doc = set()
-    checked = 0
+    checked = checked_erasure = 0
     for page in PAGES:
         for value in json_examples(page):
             kind = value.get("kind")
@@ -137,7 +140,14 @@ def test_every_alert_example_follows_its_contract_and_carries_the_computed_id() 
                 for c in value["open_circles"]:
                     assert c["circle_id"] == circle_id(c["kind"], value["customer_id"],
                                                        c["circle"])
+            elif value.get("schema") in ERASURE_SCHEMAS:
+                validator(ERASURE_SCHEMAS[value["schema"]]).validate(value)
+                if "receipt_id" in value:
+                    assert value["receipt_id"] == receipt_id(value["request_id"],
+                                                             value["customer_hash"])
+                checked_erasure += 1
             elif "event_id" in value and "schema" not in value:  # an input event
                 event_schema.validate(value)
     assert kinds_in_alerts_doc == set(ALERT_KINDS)
     assert checked >= len(ALERT_KINDS)
+    assert checked_erasure >= 2, "docs/privacy.md shows a request and a receipt"

@@ -23,6 +23,7 @@ from agents.domain.journeys import (
     OPEN,
     JourneyConfig,
     Journeys,
+    earliest_deadline,
     expire_journeys,
     journey_status,
     stream_watermark,
@@ -130,6 +131,18 @@ def test_no_upstream_failure_blames_the_drop_off_point() -> None:
     assert alert["culprit"] == {"touchpoint": "checkout.cart", "blame": 1.0,
                                 "basis": "drop-off-point"}
     assert alert["upstream_failures"] == [] and alert["severity"] == "amber"
+
+
+def test_a_duplicate_leaves_the_open_journeys_from_which_the_deadline_is_restored() -> None:
+    """A re-read event changes no journey; the state it finds still tells the deadline,
+    which the worker writes back to its index if a crash lost the index's entry."""
+    r = Run().send(ev("e1", "web.search", 0), ev("e2", "web.product-page", 1, jid="j2"),
+                   ev("e3", "web.search", 3))
+    before = r.journeys()
+    assert earliest_deadline(before, CFG.journeys.timeout_s) == pytest.approx(T0 + 60 + 600)
+    r.send(ev("e1", "web.search", 0))  # read again after a crash
+    assert r.journeys() == before
+    assert earliest_deadline(None, CFG.journeys.timeout_s) is None
 
 
 def test_silence_past_the_timeout_drops_the_journey_at_the_watermark() -> None:

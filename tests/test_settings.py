@@ -82,7 +82,8 @@ def _changed(t: Tunable) -> Any:
     """A value other than the default that the model's rules still accept."""
     special: dict[str, Any] = {"kafka_security_protocol": "SSL", "touchpoint_amber_ratio": 3.0,
                                "web_token_file": _TOKEN_FILE, "metrics_token_file": _TOKEN_FILE,
-                               "web_bind": "127.0.0.2"}
+                               "web_bind": "127.0.0.2",
+                               "erasure_policy": "accept", "alert_customer_id": "hashed"}
     if t.name in special:
         return special[t.name]
     if t.kind is bool:

@@ -43,6 +43,7 @@ from agents.domain.journeys import (
     Journeys,
     PackedDrop,
     SilenceCheck,
+    earliest_deadline,
     packed_from_v1,
 )
 from agents.domain.journeys import from_v1 as journeys_from_v1
@@ -283,3 +284,8 @@ CODEC: Codec[CustomerState] = Codec(CustomerState, STATE_VERSION, from_v1, Store
 
 def in_vicious_circle(state: CustomerState | None) -> bool:
     return state is not None and state.circles is not None and state.circles.vicious is not None
+
+
+def earliest_deadline_of(state: CustomerState | None, timeout_s: float) -> float | None:
+    """When the first open journey of a customer's state times out (None: none open)."""
+    return earliest_deadline(state.journeys if state else None, timeout_s)

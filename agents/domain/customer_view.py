@@ -40,6 +40,11 @@ def score_line(customer_id: str, state: CustomerState) -> dict[str, Any]:
             "moments": state.moments}
 
 
+def running_score_of(state: CustomerState) -> float:
+    """The customer's running score as of their latest moment."""
+    return float(state.score)
+
+
 def not_found(customer_id: str) -> dict[str, Any]:
     return {"error": "not_found", "customer_id": customer_id,
             "detail": "no moment of this customer has been scored"}

@@ -177,6 +177,11 @@ def _earliest_deadline(open_: dict[str, Journey], timeout_s: float) -> float | N
     return min(j.last_at for j in open_.values()) + timeout_s
 
 
+def earliest_deadline(js: Journeys | None, timeout_s: float) -> float | None:
+    """When the first of the customer's open journeys times out (None: none open)."""
+    return _earliest_deadline(js.open, timeout_s) if js else None
+
+
 def _is_end(event: dict[str, Any], cfg: JourneyConfig) -> bool:
     if event["touchpoint"] in cfg.end_touchpoints:
         return True

@@ -22,7 +22,7 @@ from agents.domain.circles import VICIOUS
 from agents.domain.customer_state import CustomerState
 from agents.domain.drop_off import KIND as DROP_OFF
 from agents.domain.model_config import ModelConfig
-from agents.domain.moment_processor import Processed
+from agents.domain.moment_processor import Output, Processed
 from agents.domain.running_score import contribution
 
 SCHEMA = "mot.report/v1"
@@ -82,6 +82,34 @@ class ReportBuilder:
                 self._circle(out.key, out.value)
             elif out.kind == DROP_OFF and not result.duplicate:
                 self._drop_off(out.value)
+
+    def add_alerts(self, outputs: Iterable[Output]) -> None:
+        """Alerts sent without an input record of their own (a silence check's drop-offs,
+        the touchpoint andon's transitions): counted, and a drop-off's blame taken."""
+        for out in outputs:
+            self.alerts[out.kind] = self.alerts.get(out.kind, 0) + 1
+            if out.kind == DROP_OFF:
+                self._drop_off(out.value)
+
+    def merge(self, other: ReportBuilder) -> None:
+        """Add what ``other`` saw (another share of the customers) to this one."""
+        for name, t in other.touchpoints.items():
+            mine = self._tally(name)
+            mine.moments += t.moments
+            mine.failures += t.failures
+            mine.value_destroyed += t.value_destroyed
+            mine.value_created += t.value_created
+            mine.drop_off_blame += t.drop_off_blame
+            mine.culprit_of += t.culprit_of
+        self.records += other.records
+        self.scored += other.scored
+        self.duplicates += other.duplicates
+        for reason, n in other.rejected.items():
+            self.rejected[reason] = self.rejected.get(reason, 0) + n
+        for kind, n in other.alerts.items():
+            self.alerts[kind] = self.alerts.get(kind, 0) + n
+        self.drop_offs += other.drop_offs
+        self.open_circles.update(other.open_circles)
 
     def _tally(self, touchpoint: str) -> TouchpointTally:
         tally = self.touchpoints.get(touchpoint)

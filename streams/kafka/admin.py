@@ -15,7 +15,8 @@ def service_topics(s: Settings) -> list[str]:
     """Every topic the service reads or writes, apart from Faust's own internal ones."""
     return [s.topic_events, s.topic_dead_letter, s.topic_alerts_failed_moment,
             s.topic_alerts_circles,
-            s.topic_alerts_drop_off, s.topic_alerts_touchpoint_status]
+            s.topic_alerts_drop_off, s.topic_alerts_touchpoint_status,
+            s.topic_erasure_requests, s.topic_erasure_receipts]
 
 
 async def ensure_topics(s: Settings, names: list[str] | None = None) -> list[str]:

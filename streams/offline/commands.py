@@ -1,6 +1,7 @@
 """The offline commands of ``mot``: replay, report, produce, and sample files.
 
     mot replay FILE     alerts the stream would emit for FILE, as JSON Lines, without Kafka
+    mot replay --from-topic   the same for what the input topic holds now
     mot report FILE     the moments-of-truth report for FILE (table, JSON or HTML)
     mot produce FILE    publish FILE to the input topic (validated first): backfill
 """
@@ -8,16 +9,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from agents.domain.customer_view import score_line
+from agents.domain.customer_state import CustomerState
+from agents.domain.customer_view import running_score_of, score_line
 from agents.domain.model_config import ModelConfig
 from agents.domain.report import ReportBuilder
 from agents.domain.timestamps import parse as parse_time
@@ -31,14 +33,16 @@ FORMATS = ("table", "json", "html")
 def add_parsers(sub: Any) -> None:
     """Register ``replay``, ``report`` and ``produce`` on the ``mot`` subparsers."""
     p = sub.add_parser("replay", help="run the stream's logic over a JSON Lines file, no Kafka")
-    p.add_argument("file", help="JSON Lines of touchpoint events (gzip accepted); - = stdin")
+    p.add_argument("file", nargs="?", default=None,
+                   help="JSON Lines of touchpoint events (gzip accepted); - = stdin")
     p.add_argument("-o", "--output", default="-", help="alerts, JSON Lines (default stdout)")
     p.add_argument("--scores", help="write each customer's final running score (JSON Lines)")
     p.add_argument("--report", dest="report_path",
                    help="also write the report: .html, .json, else a table; - = stderr")
     _common(p)
     p = sub.add_parser("report", help="the moments-of-truth report of a JSON Lines file")
-    p.add_argument("file", help="JSON Lines of touchpoint events (gzip accepted); - = stdin")
+    p.add_argument("file", nargs="?", default=None,
+                   help="JSON Lines of touchpoint events (gzip accepted); - = stdin")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="default: from the -o extension, else table")
     p.add_argument("-o", "--output", default="-", help="where to write it (default stdout)")
@@ -57,6 +61,17 @@ def _common(p: argparse.ArgumentParser) -> None:
                         " default: the wall clock")
     p.add_argument("--errors", default=None,
                    help="write invalid lines as JSON Lines here instead of to stderr")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes (customers hashed over them by partition, as the topic's"
+                        " partitioner does); default MOT_REPLAY_WORKERS, 0 = every core")
+    p.add_argument("--idle-advance", dest="idle_advance", action="store_true", default=None,
+                   help="at the end of the input, move each partition's clock on as the"
+                        " stream's MOT_JOURNEY_IDLE_ADVANCE_S would by the replay's clock"
+                        " (now or --as-of), so journeys still open then drop off as silent;"
+                        " default MOT_REPLAY_IDLE_ADVANCE (off)")
+    p.add_argument("--from-topic", dest="from_topic", action="store_true",
+                   help="read the input topic (MOT_TOPIC_EVENTS) from its beginning up to"
+                        " its end offsets at start, instead of a file")
 
 
 def _open_out(path: str, stack: ExitStack, default: IO[str]) -> IO[str]:
@@ -82,48 +97,85 @@ def render(report: dict[str, Any], fmt: str) -> str:
 
 def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
     """Shared body of ``replay`` (alerts out) and ``report`` (report out)."""
-    from streams.offline.replay import replay
+    from streams.offline.replay import run
 
-    clock: Callable[[], float] = time.time
+    as_of: float | None = None
     if args.as_of:
         try:
-            fixed = parse_time(args.as_of)
+            as_of = parse_time(args.as_of)
         except ValueError as exc:
             print(f"--as-of {args.as_of!r}: {exc}", file=sys.stderr)
             return 2
-        clock = lambda: fixed  # noqa: E731
-    try:
-        source = open_lines(args.file)
-    except OSError as exc:
-        print(f"cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+    workers = args.workers if args.workers is not None else s.replay_workers
+    if workers < 0 or s.replay_cache_customers < 1 or s.replay_chunk_events < 1:
+        print("--workers / MOT_REPLAY_WORKERS must be >= 0, MOT_REPLAY_CACHE_CUSTOMERS and"
+              " MOT_REPLAY_CHUNK_EVENTS >= 1", file=sys.stderr)
         return 2
-    builder = ReportBuilder(ModelConfig.from_settings(s))
+    workers = workers or os.cpu_count() or 1
+    idle_advance = s.replay_idle_advance if args.idle_advance is None else args.idle_advance
+    if (args.file is None) == (not args.from_topic):
+        print("give a FILE or --from-topic (one of them)", file=sys.stderr)
+        return 2
     with ExitStack() as stack:
-        stack.callback(source.close)
-        bar = stack.enter_context(Progress("replay", source.total_bytes))
-        alert_out = _open_out(args.output, stack, sys.stdout) if alerts else None
-        errors = _open_out(args.errors, stack, sys.stderr) if args.errors else None
+        if args.from_topic:
+            from streams.offline.topic_source import TopicSource, where
 
-        def on_alert(kind: str, value: dict[str, Any]) -> None:
+            try:
+                topic = TopicSource(s, s.topic_events).start()
+            except (LookupError, TimeoutError, OSError) as exc:
+                print(f"cannot read {s.topic_events}: {exc}", file=sys.stderr)
+                return 2
+            lines = topic.lines()
+            partitions = topic.partitions
+            total: int | None = None
+            label: Callable[[int], str] = lambda n: where(s.topic_events, n)  # noqa: E731
+            position: Callable[[int | None], int] = lambda done: done or 0  # noqa: E731
+        else:
+            try:
+                source = open_lines(args.file)
+            except OSError as exc:
+                print(f"cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+                return 2
+            stack.callback(source.close)
+            lines = source.lines(s.max_record_bytes)
+            partitions = s.partitions
+            total = source.total_bytes
+            label = lambda n: f"{source.name}:{n}"  # noqa: E731
+            position = lambda done: (source.position if done is None  # noqa: E731
+                                     else source.position_of(done))
+        builder = ReportBuilder(ModelConfig.from_settings(s))
+        bar = stack.enter_context(Progress("replay", total))
+        alert_out = _open_binary(args.output, stack) if alerts else None
+        errors = _open_out(args.errors, stack, sys.stderr) if args.errors else None
+        scores_path = getattr(args, "scores", None)
+        scores = _open_binary(scores_path, stack) if scores_path else None
+        final: list[float] = []
+
+        def on_alert(kind: str, raw: bytes) -> None:
             if alert_out is not None:
-                alert_out.write(orjson.dumps(value).decode() + "\n")
+                alert_out.write(raw + b"\n")
 
         def on_invalid(lineno: int, reason: str, detail: str) -> None:
             if errors is not None:
-                errors.write(orjson.dumps({"line": lineno, "reason": reason,
+                errors.write(orjson.dumps({"line": label(lineno), "reason": reason,
                                            "detail": detail}).decode() + "\n")
             else:
-                bar.write(f"{source.name}:{lineno}: {reason}: {detail}")
+                bar.write(f"{label(lineno)}: {reason}: {detail}")
 
-        summary, states = replay(source, s, on_alert=on_alert, on_invalid=on_invalid,
-                                 report=builder, clock=clock, progress=bar)
-    if getattr(args, "scores", None):
-        write_jsonl(args.scores, (score_line(cid, st) for cid, st in sorted(states.items())))
+        def on_state(cid: str, st: CustomerState) -> None:
+            final.append(running_score_of(st))
+            if scores is not None:
+                scores.write(orjson.dumps(score_line(cid, st)) + b"\n")
+
+        summary = run(lines, s, on_alert=on_alert, on_invalid=on_invalid, on_state=on_state,
+                      report=builder, partitions=partitions, workers=workers,
+                      idle_advance=idle_advance, as_of=as_of,
+                      on_progress=lambda done: bar.update(position(done)))
     print(summary.line(), file=sys.stderr)
     report_path = getattr(args, "report_path", None) if alerts else args.output
     if report_path:
         fmt = _report_format(report_path, getattr(args, "format", None))
-        text = render(builder.finish(states, args.top), fmt)
+        text = render(builder.finish(_Scores(final), args.top), fmt)
         if report_path == "-":
             (sys.stderr if alerts else sys.stdout).write(text)
         else:
@@ -131,6 +183,30 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
             Path(report_path).write_text(text, encoding="utf-8")
             print(f"report written to {report_path}", file=sys.stderr)
     return 0
+
+
+class _Scores(Mapping[str, CustomerState]):
+    """The final scores as the report reads the final states (only their ``score``),
+    without keeping every customer's state."""
+
+    def __init__(self, scores: list[float]) -> None:
+        self._scores = scores
+
+    def __len__(self) -> int:
+        return len(self._scores)
+
+    def __iter__(self) -> Iterator[str]:
+        return (str(i) for i in range(len(self._scores)))
+
+    def __getitem__(self, key: str) -> CustomerState:
+        return CustomerState(score=self._scores[int(key)])
+
+
+def _open_binary(path: str, stack: ExitStack) -> IO[bytes]:
+    if path == "-":
+        return sys.stdout.buffer
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return stack.enter_context(open(path, "wb"))
 
 
 def run_produce(args: argparse.Namespace, s: Settings) -> int:

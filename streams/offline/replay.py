@@ -1,35 +1,55 @@
-"""Offline replay: the stream's per-record logic over a JSON Lines file, without Kafka.
+"""Offline replay: the stream's logic over a JSON Lines file (or the input topic).
 
 Every record goes through :func:`agents.domain.moment_processor.process_record`, the
-function the scoring agent calls, with a dict in place of the ``customer-state`` table,
-so a replay and the stream cannot disagree.
+function the scoring agent calls; the silence check and the touchpoint andon run the
+same domain functions as their agents (:mod:`streams.offline.replay_shard`), so a replay
+and the stream emit the same alerts, with the same ids.
+
+Customers are put on partitions as the topic's partitioner puts them, and partitions on
+``workers`` processes; each worker keeps its customers' states in an LRU of
+``MOT_REPLAY_CACHE_CUSTOMERS`` and spills the rest to a temporary RocksDB store. The
+parent merges what the workers return by input position and runs the andon over the
+observations in that order, so the output is the same for any number of workers.
 
 Event-time order with bounded memory: records pass through a reorder buffer, a heap of
 at most ``MOT_REPLAY_REORDER_BUFFER`` records keyed by (event time, line number). A
 record displaced by fewer lines than that from its event-time position comes out in
 order; one displaced further is processed when it comes, as a late arrival is in the
-stream, and is counted as ``out_of_order``. The rest of the memory is the customers'
-states (each bounded by ``MOT_DEDUPE_WINDOW`` and ``MOT_RECENT_MOMENTS``): O(customers).
+stream, and is counted as ``out_of_order``.
 """
 
 from __future__ import annotations
 
 import heapq
+import queue
 import resource
+import shutil
 import sys
+import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from agents.domain.customer_state import CustomerState
 from agents.domain.model_config import ModelConfig
-from agents.domain.moment_processor import Processed, process_record
+from agents.domain.moment_processor import Output, process_record
 from agents.domain.report import ReportBuilder
-from schemas.touchpoint_event import InvalidEvent, validate_event
+from agents.domain.touchpoint_status import KIND as STATUS
+from agents.domain.touchpoint_status import (
+    StatusConfig,
+    TouchpointState,
+    observe,
+    status_alert,
+)
 from streams.offline.jsonl import LineSource
 from streams.offline.progress import Progress
+from streams.offline.replay_shard import Item, Shard, ShardCounts, partition_of
 from streams.settings import Settings
 
 UNORDERED = float("-inf")  # a line with no usable event time: processed (rejected) at once
@@ -49,6 +69,20 @@ class Summary:
     customers: int = 0
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    workers: int = 1
+    worker_peak_rss_mb: float = 0.0  # the largest worker process (0: ran in-process)
+    spilled: int = 0  # customers' states written to the spill store
+
+    def add(self, c: ShardCounts) -> None:
+        self.scored += c.scored
+        self.duplicates += c.duplicates
+        for reason, n in c.invalid_by_reason.items():
+            self.invalid_by_reason[reason] = self.invalid_by_reason.get(reason, 0) + n
+            self.invalid += n
+        for kind, n in c.alerts_by_kind.items():
+            self.alerts_by_kind[kind] = self.alerts_by_kind.get(kind, 0) + n
+        self.customers += c.customers
+        self.spilled += c.spilled
 
     @property
     def events_per_s(self) -> float:
@@ -63,20 +97,29 @@ class Summary:
             f"{self.duplicates:,} duplicates, {self.invalid:,} invalid"
             + (f" ({reasons})" if reasons else "")
             + f", {sum(self.alerts_by_kind.values()):,} alerts" + (f" ({kinds})" if kinds else "")
-            + f", {self.out_of_order:,} out of event-time order; {self.customers:,} customers;"
-            f" peak RSS {self.peak_rss_mb:,.0f} MB"
+            + f", {self.out_of_order:,} out of event-time order; {self.customers:,} customers"
+            f" ({self.spilled:,} state spills); {self.workers} worker"
+            + ("s" if self.workers != 1 else "")
+            + f"; peak RSS {self.peak_rss_mb:,.0f} MB"
+            + (f" (largest worker {self.worker_peak_rss_mb:,.0f} MB)"
+               if self.worker_peak_rss_mb else "")
         )
 
 
 def order_key(raw: bytes) -> tuple[float, bytes | None]:
     """(event time, record key) of a line as the stream would see it once published
-    keyed by customer; a line that fails validation sorts first (it is only reported)."""
+    keyed by customer. Only those two fields are read (the worker validates the rest);
+    a line without them sorts first and is rejected at once (it is only reported)."""
     try:
         event = orjson.loads(raw)
-        t = validate_event(event)
-    except (orjson.JSONDecodeError, InvalidEvent):
-        return UNORDERED, None
-    return t, event["customer_id"].encode()
+        at, cid = event["occurred_at"], event["customer_id"]
+        if type(at) is str and type(cid) is str and at:
+            if at[-1] == "z":
+                at = at[:-1] + "Z"
+            return datetime.fromisoformat(at).timestamp(), cid.encode()
+    except (orjson.JSONDecodeError, LookupError, TypeError, ValueError):
+        pass
+    return UNORDERED, None
 
 
 def in_event_time_order(
@@ -105,72 +148,308 @@ def in_event_time_order(
         yield n0, raw0, key0
 
 
+OnAlert = Callable[[str, bytes], None]
+OnInvalid = Callable[[int, str, str], None]
+OnState = Callable[[str, CustomerState], None]
+
+
 def replay(
     source: LineSource,
     settings: Settings,
     *,
     on_alert: Callable[[str, dict[str, Any]], None],
-    on_invalid: Callable[[int, str, str], None],
+    on_invalid: OnInvalid,
     report: ReportBuilder | None = None,
     clock: Callable[[], float] = time.time,
     progress: Progress | None = None,
-) -> tuple[Summary, dict[str, dict[str, Any]]]:
-    """Process every line in event-time order; return the summary and the final states
-    (customer → state, what the stream's table would hold)."""
-    cfg = ModelConfig.from_settings(settings)
-    max_bytes = settings.max_record_bytes
-    states: dict[str, dict[str, Any]] = {}
-    summary = Summary()
+    idle_advance: bool = False,
+) -> tuple[Summary, dict[str, CustomerState]]:
+    """A file in one process, every final state kept (customer → state, what the stream's
+    table would hold): for tests and small files; ``mot replay`` uses :func:`run`."""
+    states: dict[str, CustomerState] = {}
+    summary = run(source.lines(settings.max_record_bytes), settings,
+                  on_alert=lambda kind, raw: on_alert(kind, orjson.loads(raw)),
+                  on_invalid=on_invalid, on_state=states.__setitem__, report=report,
+                  clock=clock, idle_advance=idle_advance,
+                  on_progress=_file_progress(source, progress))
+    return summary, states
+
+
+def _file_progress(source: LineSource, progress: Progress | None
+                   ) -> Callable[[int | None], None] | None:
+    if progress is None:
+        return None
+
+    def update(done_bytes: int | None) -> None:
+        progress.update(source.position if done_bytes is None
+                        else source.position_of(done_bytes))
+
+    return update
+
+
+def run(
+    lines: Iterable[tuple[int, bytes]],
+    settings: Settings,
+    *,
+    on_alert: OnAlert,
+    on_invalid: OnInvalid,
+    on_state: OnState | None = None,
+    report: ReportBuilder | None = None,
+    partitions: int | None = None,
+    workers: int = 1,
+    idle_advance: bool = False,
+    as_of: float | None = None,
+    clock: Callable[[], float] | None = None,
+    on_progress: Callable[[int | None], None] | None = None,
+) -> Summary:
+    """Replay numbered records (``(line, raw)``) over ``partitions`` (default
+    ``MOT_PARTITIONS``) on ``workers`` processes; alerts go to ``on_alert`` in input order
+    (the same bytes for any ``workers`` when the clock is fixed), then every customer's
+    final state to ``on_state`` by customer id (with more than one worker only its
+    ``score``, ``at`` and ``moments``). ``clock`` (in-process only) overrides ``as_of``,
+    the fixed time used as the clock (None: the wall clock)."""
+    s = settings
+    cfg = ModelConfig.from_settings(s)
+    parts = partitions or s.partitions
+    if clock is None:
+        clock = (lambda: as_of) if as_of is not None else time.time  # type: ignore[assignment,return-value]
+    summary = Summary(workers=max(1, workers))
     started = time.perf_counter()
+    merger = Merger(on_alert, on_invalid, cfg.status, clock, report)
 
     def late() -> None:
         summary.out_of_order += 1
 
-    ordered = in_event_time_order(source.lines(max_bytes), settings.replay_reorder_buffer,
-                                  late)
-    done_bytes = 0
-    for lineno, raw, key in ordered:
-        summary.lines += 1
-        done_bytes += len(raw) + 1
-        try:
-            done = process_record(raw, key, states.get, cfg, max_bytes, clock())
-            if done.rekey is not None:  # the stream re-publishes it under the customer's key
-                done = process_record(raw, done.rekey.encode(), states.get, cfg, max_bytes,
-                                      clock())
-        except Exception as exc:  # a defect of ours: the worker parks the record likewise
-            done = Processed(rejected=("internal_error", f"{type(exc).__name__}: {exc}"))
-        _account(done, lineno, states, summary, on_alert, on_invalid)
-        if report is not None:
-            report.add(done)
-        if progress is not None and not summary.lines & 0x3FF:
-            progress.update(source.position_of(done_bytes))
-    if progress is not None:
-        progress.update(source.position)
+    backend: Local | Pool
+    if workers <= 1:
+        from streams.offline.replay_pool import make_shard
+
+        backend = Local(make_shard(s, as_of, False, clock, report), idle_advance)
+    else:
+        backend = Pool(workers, s, as_of, report is not None, idle_advance)
+    try:
+        pos = done_bytes = 0
+        max_bytes = s.max_record_bytes
+        for lineno, raw, key in in_event_time_order(lines, s.replay_reorder_buffer, late):
+            pos += 1
+            done_bytes += len(raw) + 1
+            if key is None:  # not a valid event: rejected here, as the worker would
+                done = process_record(raw, None, _nobody, cfg, max_bytes, clock())
+                if report is not None:
+                    report.add(done)
+                reason, detail = done.rejected or ("internal_error", "no customer key")
+                summary.invalid += 1
+                summary.invalid_by_reason[reason] = summary.invalid_by_reason.get(reason, 0) + 1
+                merger.push((pos, [], None, [], (lineno, reason, detail)))
+            else:
+                backend.send(pos, lineno, raw, key, partition_of(key, parts), merger)
+            if on_progress is not None and not pos & 0x3FF:
+                on_progress(done_bytes)
+        summary.lines = pos
+        backend.finish(pos + 1, merger, summary, on_state)
+    finally:
+        backend.close()
+    if on_progress is not None:
+        on_progress(None)
+    for kind, n in merger.alerts_by_kind.items():
+        summary.alerts_by_kind[kind] = summary.alerts_by_kind.get(kind, 0) + n
     summary.seconds = time.perf_counter() - started
-    summary.customers = len(states)
     summary.peak_rss_mb = peak_rss_mb()
-    return summary, states
+    return summary
 
 
-def _account(done: Processed, lineno: int, states: dict[str, dict[str, Any]],
-             summary: Summary, on_alert: Callable[[str, dict[str, Any]], None],
-             on_invalid: Callable[[int, str, str], None]) -> None:
-    if done.rejected is not None:
-        reason, detail = done.rejected
-        summary.invalid += 1
-        summary.invalid_by_reason[reason] = summary.invalid_by_reason.get(reason, 0) + 1
-        on_invalid(lineno, reason, detail)
-        return
-    if done.state is not None and done.customer_id is not None:
-        states[done.customer_id] = done.state
-    if done.result is not None:
-        if done.result.duplicate:
-            summary.duplicates += 1
-        else:
-            summary.scored += 1
-    for out in done.outputs:
-        summary.alerts_by_kind[out.kind] = summary.alerts_by_kind.get(out.kind, 0) + 1
-        on_alert(out.kind, out.value)
+def _nobody(customer_id: str) -> None:
+    return None
+
+
+class Merger:
+    """Items from every shard, emitted in input position order; the touchpoint andon
+    (``agents/touchpoints.py`` ``judge``) runs here, over the observations in that order."""
+
+    def __init__(self, on_alert: OnAlert, on_invalid: OnInvalid, cfg: StatusConfig,
+                 clock: Callable[[], float], report: ReportBuilder | None) -> None:
+        self.on_alert = on_alert
+        self.on_invalid = on_invalid
+        self.cfg = cfg
+        self.clock = clock
+        self.report = report
+        self.heap: list[Item] = []
+        self.andon: dict[str, TouchpointState] = {}  # touchpoint → its status state
+        self.alerts_by_kind: dict[str, int] = {}
+        self.late_observations = 0
+
+    def push(self, item: Item) -> None:
+        heapq.heappush(self.heap, item)  # positions are unique: only they are compared
+
+    def emit_upto(self, frontier: float) -> None:
+        heap = self.heap
+        while heap and heap[0][0] <= frontier:
+            self._emit(heapq.heappop(heap))
+
+    def _emit(self, item: Item) -> None:
+        _, alerts, obs, checks, rejected = item
+        if rejected is not None:
+            self.on_invalid(*rejected)
+        on_alert = self.on_alert
+        for kind, raw in alerts:
+            on_alert(kind, raw)
+        if obs is not None:
+            touchpoint, at, failed, event_id = obs
+            st, transition, late = observe(self.andon.get(touchpoint), at, failed, self.cfg)
+            if late:
+                self.late_observations += 1
+            else:
+                self.andon[touchpoint] = st
+            if transition is not None:
+                alert = status_alert(touchpoint, transition, event_id, self.cfg, self.clock())
+                self.alerts_by_kind[alert["kind"]] = self.alerts_by_kind.get(alert["kind"], 0) + 1
+                if self.report is not None:
+                    self.report.add_alerts([Output(STATUS, touchpoint, alert)])
+                on_alert(STATUS, orjson.dumps(alert))
+        for kind, raw in checks:
+            on_alert(kind, raw)
+
+
+class Local:
+    """One shard in this process."""
+
+    def __init__(self, shard: Shard, idle_advance: bool) -> None:
+        self.shard = shard
+        self.idle_advance = idle_advance
+
+    def send(self, pos: int, lineno: int, raw: bytes, key: bytes, partition: int,
+             merger: Merger) -> None:
+        item = self.shard.record(pos, lineno, raw, key, partition)
+        if item is not None:
+            merger.push(item)
+        merger.emit_upto(pos)
+
+    def finish(self, end_pos: int, merger: Merger, summary: Summary,
+               on_state: OnState | None) -> None:
+        for item in self.shard.finish(end_pos, self.idle_advance):
+            merger.push(item)
+        merger.emit_upto(float("inf"))
+        summary.add(self.shard.counts)
+        if on_state is not None:
+            for cid, st in self.shard.states.in_order():
+                on_state(cid, st)
+
+    def close(self) -> None:
+        self.shard.states.close()
+
+
+class Pool:
+    """``n`` worker processes; partition p goes to worker p mod n."""
+
+    def __init__(self, n: int, s: Settings, as_of: float | None, want_report: bool,
+                 idle_advance: bool) -> None:
+        from streams.offline.replay_pool import start_workers
+
+        self.n = n
+        self.chunk = max(1, s.replay_chunk_events)
+        self.scratch = Path(tempfile.mkdtemp(prefix="mot-replay-",
+                                             dir=s.replay_spill_dir or None))
+        self.procs, self.inboxes, self.outbox, self.paths = start_workers(
+            n, s, as_of, want_report, idle_advance, self.scratch, queue_chunks=4)
+        self.buf: list[list[tuple[int, int, bytes, bytes, int]]] = [[] for _ in range(n)]
+        self.sent: list[deque[int]] = [deque() for _ in range(n)]  # first pos, unanswered
+        self.last = 0
+        self.finals: dict[int, tuple[Any, ...]] = {}
+
+    def send(self, pos: int, lineno: int, raw: bytes, key: bytes, partition: int,
+             merger: Merger) -> None:
+        w = partition % self.n
+        b = self.buf[w]
+        b.append((pos, lineno, raw, key, partition))
+        self.last = pos
+        if len(b) >= self.chunk:
+            self._flush(w, merger)
+            if len(merger.heap) > 4 * self.chunk * self.n:  # a worker with few records
+                for other in range(self.n):
+                    if self.buf[other]:
+                        self._flush(other, merger)
+
+    def _flush(self, w: int, merger: Merger) -> None:
+        b = self.buf[w]
+        self.buf[w] = []
+        self.sent[w].append(b[0][0])
+        while True:
+            try:
+                self.inboxes[w].put(b, timeout=0.05)
+                break
+            except queue.Full:
+                self._drain(merger, block=False)
+        self._drain(merger, block=False)
+        merger.emit_upto(self._frontier())
+
+    def _frontier(self) -> int:
+        lows = [d[0] for d in self.sent if d] + [b[0][0] for b in self.buf if b]
+        return min(lows) - 1 if lows else self.last
+
+    def _drain(self, merger: Merger, block: bool) -> None:
+        while True:
+            try:
+                msg = self.outbox.get(timeout=1.0) if block else self.outbox.get_nowait()
+            except queue.Empty:
+                if block:
+                    self._check_alive()
+                    continue
+                return
+            kind, w = msg[0], msg[1]
+            if kind == "items":
+                for item in msg[3]:
+                    merger.push(item)
+                self.sent[w].popleft()
+            elif kind == "done":
+                self.finals[w] = msg
+            else:
+                raise RuntimeError(f"replay worker {w} failed: {msg[2]}")
+            if block:
+                return
+
+    def _check_alive(self) -> None:
+        for i, p in enumerate(self.procs):
+            if i not in self.finals and p.exitcode not in (None, 0):
+                raise RuntimeError(f"replay worker {i} exited with {p.exitcode}")
+
+    def finish(self, end_pos: int, merger: Merger, summary: Summary,
+               on_state: OnState | None) -> None:
+        from streams.offline.replay_pool import END, read_states
+
+        for w in range(self.n):
+            if self.buf[w]:
+                self._flush(w, merger)
+        for inbox in self.inboxes:
+            inbox.put((END, end_pos))
+        while len(self.finals) < self.n:
+            self._drain(merger, block=True)
+        worker_rss = 0.0
+        for w in range(self.n):
+            _, _, final, counts, part, rss = self.finals[w]
+            for item in final:
+                merger.push(item)
+            summary.add(counts)
+            if merger.report is not None and part is not None:
+                merger.report.merge(part)
+            worker_rss = max(worker_rss, rss)
+        summary.worker_peak_rss_mb = worker_rss
+        merger.emit_upto(float("inf"))
+        for p in self.procs:
+            p.join(30)
+        if on_state is not None:
+            for cid, st in heapq.merge(*(read_states(p) for p in self.paths),
+                                       key=lambda x: x[0]):
+                on_state(cid, st)
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+        for q in (*self.inboxes, self.outbox):
+            q.close()
+            q.cancel_join_thread()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def peak_rss_mb() -> float:

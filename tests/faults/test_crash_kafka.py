@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.faults.scenario import (
+    assert_delivered,
+    check_served,
     consumed,
     converge,
     fault_env,
     fault_free,
     make_events,
+    owned_partitions,
     produce_paced,
     record,
     report,
@@ -32,14 +35,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.faults]
 def restarted(env: dict[str, str]) -> dict[str, str]:
     """The same worker (app id, topics, data dir) on a fresh web port."""
     return {**env, "MOT_WEB_PORT": str(free_port())}
-
-
-def assert_nothing_lost(figures) -> None:
-    assert figures.alerts_lost == 0, figures.row()
-    assert figures.processed == figures.sent, figures.row()
-    assert not figures.score_mismatches, figures.score_mismatches[:5]
-    assert figures.alerts_unexpected == 0, figures.row()
-    assert not figures.alert_mismatches, figures.alert_mismatches[:5]
 
 
 async def test_kill_9_mid_stream_then_restart_loses_and_double_counts_nothing(
@@ -69,8 +64,10 @@ async def test_kill_9_mid_stream_then_restart_loses_and_double_counts_nothing(
             consumed_at_kills="/".join(map(str, kills)),
             reprocessed_as_duplicate=int(
                 metric_value(workers[-1].metrics(), "mot_events_duplicate_total")))
+        served_wrong = await check_served(figures, expected, workers[-1])
         report(capsys, figures.row())
-        assert_nothing_lost(figures)
+        assert_delivered(figures, andon=False)
+        assert not served_wrong, served_wrong[:5]
         assert workers[-1].get("/health")[0] == 200
     finally:
         for w in workers:
@@ -89,7 +86,11 @@ async def test_a_killed_worker_s_partitions_move_to_the_other_and_it_rejoins(
     workers = [a, b]
     try:
         await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
-        await wait_until(lambda: consumed(a) + consumed(b) == 0, 5, "idle")
+        # Both members are in the group, one input partition each, before traffic starts.
+        topic = env["MOT_TOPIC_EVENTS"]
+        await wait_until(lambda: len(owned_partitions(a, topic)) == 1
+                         and owned_partitions(a, topic) | owned_partitions(b, topic) == {0, 1},
+                         90, "one input partition per worker")
         producing = asyncio.create_task(produce_paced(
             kafka, env["MOT_TOPIC_EVENTS"], [record(e) for e in first], rate=600))
         await wait_until(lambda: consumed(a) >= 400 and consumed(b) >= 400, 90,
@@ -97,11 +98,15 @@ async def test_a_killed_worker_s_partitions_move_to_the_other_and_it_rejoins(
         a.stop(sig=signal.SIGKILL)
         b_before = consumed(b)
         await asyncio.wait_for(producing, 120)
-        figures = await converge("2 workers, one kill -9", kafka, env, fault_free(first),
-                                 len(first))
+        expected = fault_free(first)
+        figures = await converge("2 workers, one kill -9", kafka, env, expected, len(first))
         figures.notes.update(b_consumed_before=int(b_before), b_consumed_after=int(consumed(b)))
+        served_wrong = await check_served(figures, expected, b)
         report(capsys, figures.row())
-        assert_nothing_lost(figures)
+        assert_delivered(figures, andon=False)
+        assert not served_wrong, served_wrong[:5]
+        await wait_until(lambda: owned_partitions(b, topic) == {0, 1}, 30,
+                         "the survivor owning every partition")
 
         # The killed worker comes back with its old (now stale) local state.
         a2 = WorkerProcess(restarted(env), tmp_path / "a.log")
@@ -110,11 +115,14 @@ async def test_a_killed_worker_s_partitions_move_to_the_other_and_it_rejoins(
         await asyncio.to_thread(b.wait_healthy, 120)
         await asyncio.wait_for(produce_paced(
             kafka, env["MOT_TOPIC_EVENTS"], [record(e) for e in second], rate=600), 120)
-        figures = await converge("... then it rejoins", kafka, env, fault_free(events),
-                                 len(events))
+        expected = fault_free(events)
+        figures = await converge("... then it rejoins", kafka, env, expected, len(events))
         figures.notes.update(rejoined_consumed=int(consumed(a2)))
+        # either worker answers for every customer (routed to the owner)
+        served_wrong = await check_served(figures, expected, a2, b)
         report(capsys, figures.row())
-        assert_nothing_lost(figures)
+        assert_delivered(figures, andon=False)
+        assert not served_wrong, served_wrong[:5]
         assert consumed(a2) > 0, "the rejoined worker takes a share of the partitions"
         assert a2.get("/health")[0] == 200 and b.get("/health")[0] == 200
     finally:
@@ -141,8 +149,10 @@ async def test_sigterm_commits_and_flushes_so_a_restart_re_emits_nothing(
         figures = await converge("SIGTERM + restart", kafka, env, expected, len(events))
         reprocessed = int(metric_value(workers[1].metrics(), "mot_events_duplicate_total"))
         figures.notes.update(exit_code=code, reprocessed_as_duplicate=reprocessed)
+        served_wrong = await check_served(figures, expected, workers[1])
         report(capsys, figures.row())
-        assert_nothing_lost(figures)
+        assert_delivered(figures)
+        assert not served_wrong, served_wrong[:5]
         assert figures.alerts_duplicated == 0, "a graceful stop flushes and commits"
         assert reprocessed == 0, "a graceful stop commits every processed offset"
     finally:

@@ -1,0 +1,93 @@
+"""Replay workers: processes that each run a :class:`~streams.offline.replay_shard.Shard`.
+
+The parent sends each worker chunks of records ``(position, line, raw, key, partition)``
+of the partitions it owns and gets back, per chunk, the items the records gave (see
+:data:`~streams.offline.replay_shard.Item`); at the end, the end-of-input silence checks,
+the counts, the partial report and the path of a file of the final states by customer.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agents.domain.customer_state import CustomerState
+from agents.domain.model_config import ModelConfig
+from agents.domain.report import ReportBuilder
+from streams.offline.replay_shard import Shard
+from streams.offline.replay_store import CustomerStates
+from streams.settings import Settings
+
+END = "end"
+
+
+def make_shard(s: Settings, as_of: float | None, want_report: bool,
+               clock: Callable[[], float] | None = None,
+               report: ReportBuilder | None = None) -> Shard:
+    """A shard with its own state store; ``report``, or a new builder if ``want_report``."""
+    if clock is None:
+        clock = (lambda: as_of) if as_of is not None else time.time  # type: ignore[assignment,return-value]
+    cfg = ModelConfig.from_settings(s)
+    states = CustomerStates(s.replay_cache_customers, s.replay_spill_dir)
+    if report is None and want_report:
+        report = ReportBuilder(cfg)
+    return Shard(cfg, s.max_record_bytes, s.journey_idle_advance_s, states, clock, report,
+                 s.replay_silence_checks)
+
+
+def worker_main(index: int, s: Settings, as_of: float | None, want_report: bool,
+                idle_advance: bool, inbox: Any, outbox: Any, states_path: str) -> None:
+    """A worker process' whole life: records in until ``(END, position)``, then the rest."""
+    from streams.offline.replay import peak_rss_mb
+
+    shard = make_shard(s, as_of, want_report)
+    try:
+        while True:
+            msg = inbox.get()
+            if msg[0] == END:
+                end_pos = msg[1]
+                break
+            record = shard.record
+            items = [it for it in (record(*r) for r in msg) if it is not None]
+            outbox.put(("items", index, msg[-1][0], items))
+        final = shard.finish(end_pos, idle_advance)
+        with open(states_path, "wb") as out:
+            for cid, st in shard.states.in_order():
+                out.write(orjson.dumps([cid, st.score, st.at, st.moments]) + b"\n")
+        outbox.put(("done", index, final, shard.counts, shard.report, peak_rss_mb()))
+    except BaseException as exc:  # the parent must not wait for ever
+        outbox.put(("failed", index, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        shard.states.close()
+
+
+def read_states(path: Path) -> Any:
+    with open(path, "rb") as f:
+        for line in f:
+            cid, score, at, moments = orjson.loads(line)  # what a worker hands back
+            yield cid, CustomerState(score=score, at=at, moments=moments)
+
+
+def start_workers(n: int, s: Settings, as_of: float | None, want_report: bool,
+                  idle_advance: bool, scratch: Path, queue_chunks: int
+                  ) -> tuple[list[Any], list[Any], Any, list[Path]]:
+    """``n`` worker processes (spawned: no state shared with the parent by accident)."""
+    ctx = mp.get_context("spawn")
+    outbox = ctx.Queue()
+    inboxes, procs, paths = [], [], []
+    for i in range(n):
+        inbox = ctx.Queue(maxsize=queue_chunks)
+        path = scratch / f"states-{i}.jsonl"
+        p = ctx.Process(target=worker_main, name=f"mot-replay-{i}", daemon=True,
+                        args=(i, s, as_of, want_report, idle_advance, inbox, outbox, str(path)))
+        p.start()
+        inboxes.append(inbox)
+        procs.append(p)
+        paths.append(path)
+    return procs, inboxes, outbox, paths
