@@ -58,7 +58,7 @@ def test_every_state_of_the_sample_reads_back_equal_and_carries_its_version() ->
         assert msgspec.msgpack.decode(raw)[0] == STATE_VERSION
 
 
-def test_what_the_stored_form_leaves_out_comes_back_even_when_it_does_not_apply() -> None:
+def test_values_that_compress_badly_still_read_back_exactly() -> None:
     moment = JourneyMoment("e1", 100.0000004, "web.search", -0.0, 0, 2.5)  # not whole ms
     journey = Journey("purchase", 90.5, 200.25, 3, [moment])  # last_at is not its moment's
     s = CustomerState(
@@ -70,16 +70,22 @@ def test_what_the_stored_form_leaves_out_comes_back_even_when_it_does_not_apply(
     back = decode_state(encode_state(s))
     assert back == s
     assert str(back.recent[0].quality) == "-0.0" and back.journeys.open["j1"].last_at == 200.25
+    odd = CustomerState(recent=[RecentMoment("é" * 3000, 1.0, "x" * 5000, 0.25, 0.0)])
+    assert decode_state(encode_state(odd)) == odd
 
 
-def test_the_stored_form_keeps_a_moment_once_and_is_smaller_than_v1() -> None:
+def test_the_encoded_state_is_compressed_against_its_version_s_dictionary() -> None:
+    """What the struct repeats (a moment in the recent moments and in its journey, the
+    touchpoint names and id forms) costs little: under 40 % of the JSON of the same values
+    on the sample, under half the struct's own MessagePack."""
     states = sample_states()
     v1 = sum(len(orjson.dumps(msgspec.to_builtins(s))) for s in states)
+    plain = sum(len(msgspec.msgpack.encode(s)) for s in states)
     v2 = sum(len(encode_state(s)) for s in states)
-    assert v2 < 0.6 * v1
+    assert v2 < 0.4 * v1 and v2 < 0.5 * plain
     both = next(s for s in states if s.journeys and s.journeys.open and len(s.recent) > 2)
-    newest = both.recent[-1].event_id
-    assert encode_state(both).count(newest.encode()) == 1
+    assert msgspec.msgpack.encode(both).count(both.recent[-1].event_id.encode()) == 2
+    assert len(encode_state(both)) < 0.6 * len(msgspec.msgpack.encode(both))
 
 
 def test_a_value_of_an_unknown_version_is_refused() -> None:

@@ -7,25 +7,23 @@ event, so it is typed (``msgspec.Struct``) and compact: MessagePack arrays
 only where an alert lists them, nothing stored twice (a recent moment's score after is
 the next one's score before, the newest one's the state's score).
 
-Stored form (:class:`StoredState`): the codec packs the state further without the rules
-seeing it. A moment that is both a recent moment and a journey's is stored once (a table
-of moments, referenced by index); the dedupe window leaves out the hashes of the recent
-moments (its newest entries, recomputed from their ids); a journey's last event time is
-its newest moment's; closed journeys' statuses are one-byte codes. A moment's time is
-stored as whole milliseconds before the customer's latest event time when that gives
-back the very same float (event times are whole milliseconds), and a quality that is a
-whole number as an integer; anything else as the float itself.
+Encoded by msgspec's C encoder as it is (no packing step in Python: the state is written
+on every event), then compressed with Zstandard against a dictionary of this version
+(:data:`DICTIONARY`, see :mod:`agents.domain.codec`): what the struct still repeats (a
+moment in both the recent moments and its journey, touchpoint names, the id forms, the
+float layout) costs a few bytes against the dictionary. ``bench/state_dictionary.py``
+trains it on generated traffic; a new dictionary is a new version.
 
-Versions: encoded as ``[STATE_VERSION, stored state]`` (:mod:`agents.domain.codec`). Version 1
-was a JSON object (orjson) with short keys; :func:`decode_state` still reads it
+Versions: encoded as ``[STATE_VERSION, zstd(state)]`` (:mod:`agents.domain.codec`).
+Version 1 was a JSON object (orjson) with short keys; :func:`decode_state` still reads it
 (:func:`from_v1`), so a worker upgraded over v1 tables and changelogs carries on and
 writes version 2 from the next update of each customer.
 """
 
 from __future__ import annotations
 
-import math
 from hashlib import blake2b
+from pathlib import Path
 from typing import Any
 
 from msgspec import Struct
@@ -34,15 +32,8 @@ from agents.domain.circles import CircleState, LifecycleRecord, record_from_v1
 from agents.domain.circles import from_v1 as circles_from_v1
 from agents.domain.codec import Codec
 from agents.domain.journeys import (
-    COMPLETED,
-    DROPPED,
-    EVICTED,
-    ClosedJourney,
-    Journey,
-    JourneyMoment,
     Journeys,
     PackedDrop,
-    SilenceCheck,
     earliest_deadline,
     packed_from_v1,
 )
@@ -108,148 +99,6 @@ class CustomerState(Struct, array_like=True):
         return self.recent[i + 1].score_before if i + 1 < len(self.recent) else self.score
 
 
-# --- the stored form ------------------------------------------------------------------
-
-Time = int | float  # int: milliseconds before the state's latest event time (see _time)
-Number = int | float  # int: a whole float
-
-
-class StoredMoment(Struct, array_like=True):
-    event_id: str
-    at: Time
-    touchpoint: str
-    quality: Number
-
-
-def _base(at: float | None) -> int:
-    return round(at * 1e6) if at is not None else 0
-
-
-def _time(t: float, base_us: int) -> Time:
-    """``t`` as whole milliseconds before ``base_us`` if that reads back exactly."""
-    u = round(t * 1e6)
-    if u / 1e6 == t and (base_us - u) % 1000 == 0:
-        return (base_us - u) // 1000
-    return t
-
-
-def _read_time(x: Time, base_us: int) -> float:
-    return (base_us - x * 1000) / 1e6 if isinstance(x, int) else x
-
-
-def _number(q: float) -> Number:
-    return int(q) if q.is_integer() and (q != 0 or math.copysign(1.0, q) > 0) else q
-
-
-class StoredRecent(Struct, array_like=True):
-    moment: int  # index in the stored moments
-    score_before: float
-
-
-class StoredJourneyMoment(Struct, array_like=True, omit_defaults=True):
-    moment: int  # index in the stored moments
-    step: int
-    weight: float = 1.0
-
-
-class StoredJourney(Struct, array_like=True, omit_defaults=True):
-    journey_id: str
-    kind: str | None
-    started_at: Time
-    steps: int
-    moments: list[StoredJourneyMoment]
-    last_at: float | None = None  # None: its newest moment's time (always so today)
-
-
-class StoredClosed(Struct, array_like=True):
-    journey_id: str
-    status: int  # index in CLOSED_STATUSES
-
-
-CLOSED_STATUSES = (COMPLETED, DROPPED, EVICTED)
-_STATUS_CODE = {s: i for i, s in enumerate(CLOSED_STATUSES)}
-
-
-class StoredState(Struct, array_like=True, omit_defaults=True):
-    """:class:`CustomerState` as encoded (see the module's docstring)."""
-
-    score: float
-    at: float | None
-    moments: int
-    failures: int
-    moment_table: list[StoredMoment]
-    recent: list[StoredRecent]
-    seen: list[int]  # the dedupe window, without the recent moments' hashes if ...
-    seen_has_recent: bool  # ... this is False (they are its newest entries)
-    alerted: list[AlertedMoment] = []
-    position: Position | None = None
-    circles: CircleState | None = None
-    open_journeys: list[StoredJourney] = []
-    closed_journeys: list[StoredClosed] = []
-    checks: list[SilenceCheck] = []
-    sent: list[SentAlerts] = []
-
-
-def pack(state: CustomerState) -> StoredState:
-    table: list[StoredMoment] = []
-    index: dict[tuple[str, float, str, float], int] = {}
-    base = _base(state.at)
-
-    def ref(event_id: str, at: float, touchpoint: str, quality: float) -> int:
-        key = (event_id, at, touchpoint, quality)
-        i = index.get(key)
-        if i is None:
-            i = index[key] = len(table)
-            table.append(StoredMoment(event_id, _time(at, base), touchpoint, _number(quality)))
-        return i
-
-    recent = [StoredRecent(ref(r.event_id, r.at, r.touchpoint, r.quality), r.score_before)
-              for r in state.recent]
-    seen = state.seen
-    n = len(state.recent)
-    # Both lists take every counted event and lose their oldest, so the recent moments'
-    # hashes are the window's newest entries whenever it holds as many (the newest one is
-    # checked, at the cost of one hash).
-    tail = n > 0 and len(seen) >= n and seen[-1] == event_key(state.recent[-1].event_id)
-    js = state.journeys
-    open_: list[StoredJourney] = []
-    closed: list[StoredClosed] = []
-    checks: list[SilenceCheck] = []
-    if js is not None:
-        for jid, j in js.open.items():
-            ms = [StoredJourneyMoment(ref(m.event_id, m.at, m.touchpoint, m.quality), m.step,
-                                      m.weight) for m in j.moments]
-            last = None if j.moments and j.moments[-1].at == j.last_at else j.last_at
-            open_.append(StoredJourney(jid, j.kind, _time(j.started_at, base), j.steps, ms,
-                                       last))
-        closed = [StoredClosed(c.journey_id, _STATUS_CODE[c.status]) for c in js.closed]
-        checks = js.checks
-    return StoredState(state.score, state.at, state.moments, state.failures, table, recent,
-                       seen[:-n] if tail else seen, not tail, state.alerted, state.position,
-                       state.circles, open_, closed, checks, state.sent)
-
-
-def unpack(st: StoredState) -> CustomerState:
-    base = _base(st.at)
-    table = [(m.event_id, _read_time(m.at, base), m.touchpoint, float(m.quality))
-             for m in st.moment_table]
-    recent = [RecentMoment(*table[r.moment], r.score_before) for r in st.recent]
-    seen = st.seen if st.seen_has_recent else [*st.seen, *(event_key(r.event_id)
-                                                          for r in recent)]
-    journeys = None
-    if st.open_journeys or st.closed_journeys or st.checks:
-        open_ = {}
-        for j in st.open_journeys:
-            ms = [JourneyMoment(*table[jm.moment], jm.step, jm.weight) for jm in j.moments]
-            open_[j.journey_id] = Journey(j.kind, _read_time(j.started_at, base),
-                                          ms[-1].at if j.last_at is None else j.last_at,
-                                          j.steps, ms)
-        journeys = Journeys(open_, [ClosedJourney(c.journey_id, CLOSED_STATUSES[c.status])
-                                    for c in st.closed_journeys], st.checks)
-    return CustomerState(st.score, st.at, st.moments, st.failures, recent, seen, st.alerted,
-                         st.position, st.circles, journeys, st.sent)
-
-
 def encode_state(state: CustomerState) -> bytes:
     return CODEC.encode(state)
 
@@ -278,8 +127,9 @@ def from_v1(d: dict[str, Any]) -> CustomerState:
     )
 
 
-CODEC: Codec[CustomerState] = Codec(CustomerState, STATE_VERSION, from_v1, StoredState,
-                                    pack, unpack)
+DICTIONARY = Path(__file__).with_name(f"customer_state.v{STATE_VERSION}.zdict")
+CODEC: Codec[CustomerState] = Codec(CustomerState, STATE_VERSION, from_v1,
+                                    DICTIONARY.read_bytes())
 
 
 def in_vicious_circle(state: CustomerState | None) -> bool:
