@@ -103,7 +103,7 @@ class CircleMoment:
 # where an alert lists them as evidence.
 
 
-class ChainFailure(Struct, array_like=True, order=True):
+class ChainFailure(Struct, array_like=True, gc=False, order=True):
     """A failed moment of the current chain; sorted by event time, then id."""
 
     at: float
@@ -111,19 +111,19 @@ class ChainFailure(Struct, array_like=True, order=True):
     recovery_of: str = ""  # the moment a failed recovery attempt tried to repair, else ""
 
 
-class Recovery(Struct, array_like=True):
+class Recovery(Struct, array_like=True, gc=False):
     """A recovery attempt: the attempt's event id and the failed moment it was about."""
 
     event_id: str
     recovery_of: str
 
 
-class Delight(Struct, array_like=True, order=True):
+class Delight(Struct, array_like=True, gc=False, order=True):
     at: float
     event_id: str
 
 
-class OpenVicious(Struct, array_like=True):
+class OpenVicious(Struct, array_like=True, gc=False):
     number: int  # the customer's n-th vicious circle
     opened_at: float
     chain: int  # failures in its chain so far
@@ -131,12 +131,12 @@ class OpenVicious(Struct, array_like=True):
     recoveries: list[Recovery] = []  # successful recovery attempts, newest last
 
 
-class OpenVirtuous(Struct, array_like=True):
+class OpenVirtuous(Struct, array_like=True, gc=False):
     number: int
     opened_at: float
 
 
-class CircleState(Struct, array_like=True):
+class CircleState(Struct, array_like=True, gc=False):
     """What the circle rules remember of a customer."""
 
     last_failure_at: float | None = None  # latest failed moment (the virtuous quiet period)
@@ -150,13 +150,13 @@ class CircleState(Struct, array_like=True):
     virtuous_opened: int = 0
 
 
-class Resolution(Struct, array_like=True):
+class Resolution(Struct, array_like=True, gc=False):
     resolved_at: float
     cooldown_until: float
     recoveries: list[Recovery]
 
 
-class ViciousRecord(Struct, tag="v", array_like=True):
+class ViciousRecord(Struct, tag="v", array_like=True, gc=False):
     """A vicious circle's transition: everything its alert holds that the causing event
     does not carry (:func:`lifecycle_alert`)."""
 
@@ -171,7 +171,7 @@ class ViciousRecord(Struct, tag="v", array_like=True):
     resolution: Resolution | None = None  # ``resolved``
 
 
-class VirtuousRecord(Struct, tag="w", array_like=True):
+class VirtuousRecord(Struct, tag="w", array_like=True, gc=False):
     lifecycle: str
     number: int
     opened_at: float

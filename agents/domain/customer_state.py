@@ -47,7 +47,7 @@ def event_key(event_id: str) -> int:
     return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "big") >> 1
 
 
-class RecentMoment(Struct, array_like=True):
+class RecentMoment(Struct, array_like=True, gc=False):
     """One of the customer's last moments: alert context, and the outcome re-reported
     when the event is read again."""
 
@@ -58,7 +58,7 @@ class RecentMoment(Struct, array_like=True):
     score_before: float
 
 
-class AlertedMoment(Struct, array_like=True):
+class AlertedMoment(Struct, array_like=True, gc=False):
     """A failed moment still in the dedupe window, with its alert's (rounded) scores."""
 
     event_key: int
@@ -66,14 +66,14 @@ class AlertedMoment(Struct, array_like=True):
     score_after: float
 
 
-class Position(Struct, array_like=True):
+class Position(Struct, array_like=True, gc=False):
     """Where the last applied event was read: input partition and offset."""
 
     partition: int
     offset: int
 
 
-class SentAlerts(Struct, array_like=True):
+class SentAlerts(Struct, array_like=True, gc=False):
     """The alert records one event caused, kept while it is in the dedupe window so a
     re-read re-sends the same alerts."""
 
@@ -81,7 +81,7 @@ class SentAlerts(Struct, array_like=True):
     records: list[LifecycleRecord | PackedDrop]
 
 
-class CustomerState(Struct, array_like=True):
+class CustomerState(Struct, array_like=True, gc=False):
     score: float = 0.0  # the running score at ``at``
     at: float | None = None  # the customer's latest event time
     moments: int = 0

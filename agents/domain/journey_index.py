@@ -10,14 +10,14 @@ from msgspec import Struct
 from agents.domain.codec import Codec
 
 
-class StreamClock(Struct, array_like=True):
+class StreamClock(Struct, array_like=True, gc=False):
     """An input partition's event-time clock."""
 
     event_time: float  # the latest event time seen (clamped to the wall clock)
     wall_time: float  # the wall time when the clock was last written
 
 
-class JourneyDeadline(Struct, array_like=True):
+class JourneyDeadline(Struct, array_like=True, gc=False):
     """A lower bound of a customer's earliest journey deadline, and its input partition."""
 
     deadline: float

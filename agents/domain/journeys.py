@@ -54,7 +54,7 @@ class JourneyConfig:
     blame: BlameConfig = field(default_factory=BlameConfig)
 
 
-class JourneyMoment(Struct, array_like=True):
+class JourneyMoment(Struct, array_like=True, gc=False):
     """A moment of a journey, as its drop-off alert lists it (the id is evidence)."""
 
     event_id: str
@@ -65,7 +65,7 @@ class JourneyMoment(Struct, array_like=True):
     weight: float
 
 
-class Journey(Struct, array_like=True):
+class Journey(Struct, array_like=True, gc=False):
     kind: str | None  # the event's ``journey`` (purchase, support, …), if it said
     started_at: float
     last_at: float
@@ -73,12 +73,12 @@ class Journey(Struct, array_like=True):
     moments: list[JourneyMoment]  # kept moments, in event-time order
 
 
-class ClosedJourney(Struct, array_like=True):
+class ClosedJourney(Struct, array_like=True, gc=False):
     journey_id: str
     status: str  # COMPLETED, DROPPED or EVICTED
 
 
-class PackedDrop(Struct, tag="d", array_like=True):
+class PackedDrop(Struct, tag="d", array_like=True, gc=False):
     """A dropped journey as kept for re-sending its drop-off (:func:`pack_dropped`)."""
 
     journey_id: str
@@ -89,7 +89,7 @@ class PackedDrop(Struct, tag="d", array_like=True):
     clock: float = 0.0
 
 
-class SilenceCheck(Struct, array_like=True):
+class SilenceCheck(Struct, array_like=True, gc=False):
     """A silence check that dropped journeys, kept so that a re-read re-sends them."""
 
     watermark: float
@@ -97,7 +97,7 @@ class SilenceCheck(Struct, array_like=True):
     drops: list[PackedDrop]
 
 
-class Journeys(Struct, array_like=True):
+class Journeys(Struct, array_like=True, gc=False):
     open: dict[str, Journey]  # by journey id, in the order they opened
     closed: list[ClosedJourney]  # the last ``closed_memory``, oldest first
     checks: list[SilenceCheck] = []

@@ -86,13 +86,13 @@ class Transition:
     figures: Figures
 
 
-class Bucket(Struct, array_like=True):
+class Bucket(Struct, array_like=True, gc=False):
     index: int  # floor(event time / bucket_s)
     events: int
     failures: int
 
 
-class TouchpointState(Struct, array_like=True):
+class TouchpointState(Struct, array_like=True, gc=False):
     """A touchpoint's andon state: a table value, encoded on every update (:data:`CODEC`)."""
 
     buckets: list[Bucket] = []  # the window's buckets, oldest first
