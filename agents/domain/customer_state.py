@@ -4,7 +4,7 @@ The state is a table value, encoded and written (to RocksDB and the changelog) o
 event, so it is typed (``msgspec.Struct``) and compact: MessagePack arrays
 (``array_like``: fields by position, no names), times as epoch seconds, event ids as
 63-bit hashes where a hash serves (deduplication, the kept alerts' causes) and as ids
-only where an alert lists them, nothing stored twice (a recent moment's score after is
+only where an alert lists them, no score stored twice (a recent moment's score after is
 the next one's score before, the newest one's the state's score).
 
 Encoded by msgspec's C encoder as it is (no packing step in Python: the state is written

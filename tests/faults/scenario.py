@@ -460,9 +460,9 @@ async def measure(name: str, bootstrap: str, env: dict[str, str], expected: Expe
     for cid, score in expected.scores.items():
         st = state.get(cid)
         if st is None or abs(st.score - score) > 1e-9 * max(1.0, abs(score)):
-            mismatches.append(f"{cid}: {None if st is None else st['score']} != {score}")
+            mismatches.append(f"{cid}: {None if st is None else st.score} != {score}")
         elif st.moments != expected.moments[cid]:
-            mismatches.append(f"{cid}: {st['moments']} moments != {expected.moments[cid]}")
+            mismatches.append(f"{cid}: {st.moments} moments != {expected.moments[cid]}")
     return Figures(
         name=name, sent=sent,
         processed=sum(st.moments for st in state.values() if st),
