@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-faults bench lint system-deps clean
+.PHONY: run test test-faults soak bench lint system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP) system-deps
 ## test-faults: kill -9, rebalance, broker restart, SIGTERM, hostile input, every alert kind (real Kafka, ~6 min)
 test-faults: $(STAMP) system-deps
 	$(PY) -m pytest -m faults -s tests/faults
+
+## soak: randomized faults against live traffic, then every alert and score checked against
+## the offline replay (SOAK_MINUTES, default 10; SOAK_SEED repeats a run; docs/delivery.md#soak)
+soak: $(STAMP) system-deps
+	$(PY) -m tests.soak.soak
 
 ## bench: the benchmark of docs/performance.md (1M events; minutes, not part of `make test`)
 bench: $(STAMP)

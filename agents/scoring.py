@@ -21,10 +21,11 @@ from agents.domain.failed_moment import KIND as FAILED_MOMENT
 from agents.domain.moment_processor import Output, process_record
 from agents.journeys import note_record
 from agents.open_circles import OpenCircles, open_in_partition
+from agents.rules_topic import note_scored, rules_book, wait_loaded
 from agents.suppression import alert_record, suppressed
 from agents.touchpoints import observe_moment
 from streams import metrics as m
-from streams.app import app, model, settings
+from streams.app import app, settings
 from streams.dead_letters import stream_headers
 from streams.faust_ext.batch_delivery import BatchMessage, batch_handled, records_of, timestamp_s
 from streams.faust_ext.changelog_writer import flush_changelogs
@@ -114,7 +115,7 @@ async def score_record(record: Any) -> None:
     received = time.perf_counter()
     m.events_consumed.inc()
     partition = record.partition
-    done = process_record(record.value, record.key, customer_state_of, model,
+    done = process_record(record.value, record.key, customer_state_of, rules_book(),
                           settings.max_record_bytes, time.time(), (partition, record.offset))
     if await suppressed(record, done):  # an erased customer's (MOT_ERASURE_POLICY)
         return
@@ -137,6 +138,8 @@ async def score_record(record: Any) -> None:
         open_circles.update(partition, done.customer_id, in_vicious_circle(done.state))
         if not result.duplicate:
             m.running_score.observe(result.score_after)
+    if not result.duplicate:
+        note_scored(done.occurred_at)  # a version learnt from now on starts after it
     if result.duplicate:
         m.events_duplicate.inc()
     elif result.failed:
@@ -152,6 +155,7 @@ async def score_record(record: Any) -> None:
 
 @app.agent(events_topic, name="score-moments")
 async def score_moments(stream: AsyncIterable[Any]) -> None:
+    await wait_loaded()  # every published version known before the first event is scored
     # An event is one record, or with MOT_BATCH_DELIVERY one partition's records from one
     # fetch (streams/faust_ext/batch_delivery.py); the tables take the partition from it.
     async for event in stream.events():  # type: ignore[attr-defined]

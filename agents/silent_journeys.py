@@ -24,8 +24,9 @@ import orjson
 
 from agents.domain.moment_processor import process_silence_check
 from agents.journeys import correct_deadline, count_journeys, due_checks
+from agents.rules_topic import rules_book, wait_loaded
 from agents.scoring import customer_state, send_alert
-from streams.app import app, model, settings
+from streams.app import app, settings
 from streams.faust_ext.table_access import store, stored
 from streams.topics import raw_topic
 
@@ -52,7 +53,7 @@ async def expire_customer(event: Any) -> None:
     customer_id = msg.key.decode()
     watermark = float(orjson.loads(msg.value))
     checked = process_silence_check(stored(customer_state, customer_id), customer_id,
-                                    watermark, model, time.time())
+                                    watermark, rules_book(), time.time())
     if checked.state is not None:
         store(customer_state, customer_id, checked.state)
     correct_deadline(customer_id, msg.partition, checked.journeys)
@@ -63,6 +64,7 @@ async def expire_customer(event: Any) -> None:
 
 @app.agent(journey_timeouts_topic, name="expire-silent-journeys")
 async def expire_silent_journeys(stream: AsyncIterable[Any]) -> None:
+    await wait_loaded()
     async for event in stream.events():  # type: ignore[attr-defined]
         try:
             await expire_customer(event)

@@ -10,6 +10,13 @@ touchpoint in the ``touchpoint-status`` table (:mod:`agents.domain.touchpoint_st
 judges a batch moment by moment and sends every status transition to
 ``MOT_TOPIC_ALERTS_TOUCHPOINT_STATUS``.
 
+Under the delivery promise: every observation carries its input position and the andon
+counts it once (:func:`agents.domain.touchpoint_status.judge_batch`); the batches are
+handed to the producer before every offset commit (``app.before_commit``), so a commit
+never passes a moment whose observation is still in memory; a duplicate that is the same
+input record read again sends its observation again; one batch is sent at a time, so a
+touchpoint's batches keep their order.
+
 Each worker serves the statuses of the partitions it runs, as the
 ``mot_touchpoint_status`` gauge (read from the table at scrape time, so a touchpoint
 whose partition moved away is no longer exported here) and at ``GET /touchpoints``,
@@ -38,22 +45,22 @@ from agents.domain.touchpoint_status import (
     TouchpointState,
     baseline_failure_rate,
     figures,
-    observe,
+    judge_batch,
     partition_of,
     status_level,
     status_view,
     with_partition,
 )
 from agents.domain.touchpoint_status import status_alert as build_status_alert
+from agents.rules_topic import rules_book, wait_loaded
 from streams import metrics as m
-from streams.app import app, model, settings
+from streams.app import app, settings
 from streams.faust_ext.table_access import store, stored, stored_items, typed_table
 from streams.partition_routing import same_worker
 from streams.topics import raw_topic, touchpoint_status_alerts_topic
 from streams.web import page, web_guard
 
 log = logging.getLogger(__name__)
-status_config = model.status
 
 observations_topic = raw_topic(f"{settings.app_id}-touchpoint-observations", internal=True)
 touchpoint_status = typed_table(app.Table("touchpoint-status", default=None, key_type=str,
@@ -63,21 +70,34 @@ touchpoint_status = typed_table(app.Table("touchpoint-status", default=None, key
 observations = ObservationBuffer(settings.touchpoint_batch_max)
 
 
+def status_now() -> Any:
+    """The andon's settings of the rules that apply now (for the views and gauges)."""
+    return rules_book().at(time.time()).config.status
+
+
 async def observe_moment(done: Processed) -> None:
     """Hand one counted moment to its touchpoint's andon (called by the scoring agent)."""
-    event, result = done.event, done.result
-    if done.occurred_at is None or event is None or result is None:
+    o = done.observation
+    if o is None:
         return
-    touchpoint = event["touchpoint"]
-    if observations.add(touchpoint, done.occurred_at, result.failed, event["event_id"]):
-        value = observations.take(touchpoint)
-        if value is not None:
-            await observations_topic.send(key=touchpoint.encode(), value=value)
+    if observations.add(o.touchpoint, o.at, o.failed, o.event_id, o.position):
+        async with _sending:
+            value = observations.take(o.touchpoint)
+            if value is not None:
+                await observations_topic.send(key=o.touchpoint.encode(), value=value)
+
+
+# Taken and sent under one lock: a batch taken later never overtakes an earlier one.
+_sending = asyncio.Lock()
 
 
 async def flush_observations() -> None:
-    for touchpoint, value in observations.drain():
-        await observations_topic.send(key=touchpoint.encode(), value=value)
+    async with _sending:
+        for touchpoint, value in observations.drain():
+            await observations_topic.send(key=touchpoint.encode(), value=value)
+
+
+app.before_commit.append(flush_observations)
 
 
 @app.timer(interval=settings.touchpoint_flush_s)
@@ -99,28 +119,28 @@ async def judge(event: Any) -> None:
     """One batch of a touchpoint's moments, judged in order; one table write."""
     msg = event.message
     touchpoint = msg.key.decode()
-    st = stored(touchpoint_status, touchpoint)
-    changed = False
-    for at, failed, event_id in decode_batch(msg.value):
-        st, transition, late = observe(st, at, failed, status_config)
-        if late:
-            m.touchpoint_observations_late.inc()
-            continue
-        changed = True
-        if transition is not None:
-            alert = build_status_alert(touchpoint, transition, event_id, status_config,
-                                       time.time())
-            await touchpoint_status_alerts_topic.send(key=touchpoint.encode(),
-                                                      value=orjson.dumps(alert))
-            m.alerts_emitted.labels(KIND).inc()
+    judged = judge_batch(stored(touchpoint_status, touchpoint), decode_batch(msg.value),
+                         lambda at: rules_book().at(at).config.status)
+    if judged.late:
+        m.touchpoint_observations_late.inc(judged.late)
+    for transition, event_id, resent in judged.transitions:
+        version = rules_book().at(transition.at).config  # the rules of its event time
+        alert = build_status_alert(touchpoint, transition, event_id, version.status,
+                                   time.time(), version.rules_version)
+        await touchpoint_status_alerts_topic.send(key=touchpoint.encode(),
+                                                  value=orjson.dumps(alert))
+        m.alerts_emitted.labels(KIND).inc()
+        if not resent:
             log.info("touchpoint %s: %s -> %s", touchpoint, alert["previous_status"],
                      alert["status"])
-    if changed and st is not None:
+    st = judged.state
+    if judged.write and st is not None:
         store(touchpoint_status, touchpoint, with_partition(st, msg.partition))
 
 
 @app.agent(observations_topic, name="touchpoint-andon")
 async def touchpoint_andon(stream: AsyncIterable[Any]) -> None:
+    await wait_loaded()
     async for event in stream.events():  # type: ignore[attr-defined]
         try:
             await judge(event)
@@ -163,7 +183,7 @@ class TouchpointCollector:
         try:
             for touchpoint, st in local_statuses():
                 status.add_metric([touchpoint], status_level(st))
-                rate.add_metric([touchpoint], figures(st, status_config).rate)
+                rate.add_metric([touchpoint], figures(st, status_now()).rate)
                 baseline = baseline_failure_rate(st)
                 if baseline is not None:
                     base.add_metric([touchpoint], baseline)
@@ -191,7 +211,7 @@ async def _peer(url: str) -> dict[str, Any] | None:
 @page("/touchpoints")
 async def touchpoints_page(web: Any, request: Any) -> Any:
     """Every touchpoint's current status, from every worker of the group."""
-    mine = {tp: status_view(st, status_config) for tp, st in local_statuses()}
+    mine = {tp: status_view(st, status_now()) for tp, st in local_statuses()}
     me = str(app.conf.canonical_url).rstrip("/")
     if request.query.get("scope") == "local":
         return web.json({"touchpoints": mine, "worker": me})

@@ -8,6 +8,8 @@
     mot replay FILE     the alerts the stream would emit for a file, without Kafka
     mot report FILE     the moments-of-truth report of a file (table, JSON, HTML)
     mot produce FILE    publish a file to the input topic (backfill)
+    mot backtest FILE   replay history under new rules and the old ones; the difference
+    mot rules publish FILE   validate a rules document and publish it to the workers
     mot forget ID...    request the erasure of customers (right to be forgotten)
 """
 
@@ -255,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     p_forget.add_argument("--requested-by", default=None,
                           help="who files the requests (kept in the request, not the receipt)")
     offline.add_parsers(sub)
+    from streams.rules_publish import add_parser as add_rules_parser
+
+    add_rules_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "worker":
         try:
@@ -276,6 +281,14 @@ def main(argv: list[str] | None = None) -> int:
             return offline.run_replay(args, s, alerts=args.command == "replay")
         if args.command == "produce":
             return offline.run_produce(args, s)
+        if args.command == "rules":
+            from streams.rules_publish import run_rules
+
+            return run_rules(args, s)
+        if args.command == "backtest":
+            from streams.offline.backtest import run_backtest
+
+            return run_backtest(args, s)
         if args.command == "generate" and args.to_file:
             if not args.start or not args.count:
                 parser.error("--to-file needs --start and --count")

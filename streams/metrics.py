@@ -103,3 +103,16 @@ for _outcome in ("erased", "repeat", "rerouted", "invalid"):
     erasures.labels(_outcome)
 for _policy in ("dead-letter", "drop-counted", "accept"):
     erasure_suppressed.labels(_policy)
+rules_refused = Counter(
+    "mot_rules_refused_total",
+    "Records of the rules topic a worker ignored (it kept its rules), by reason: invalid, "
+    "conflict (a known version with other values).",
+    ["reason"],
+)
+rules_applied = Counter(
+    "mot_rules_versions_total", "Versions of the rules a worker learnt from the rules topic.")
+rules_late = Counter(
+    "mot_rules_late_total",
+    "Versions learnt after this worker had scored events at or after their effective_from: "
+    "applied from the latest event time scored instead (docs/rules.md).",
+)

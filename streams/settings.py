@@ -86,6 +86,16 @@ TOPICS = Section("Topics", (
       "customer; see [privacy](privacy.md))"),
     T("topic_erasure_receipts", str, "mot.erasure-receipts", "name",
       "one receipt per handled erasure request"),
+    T("topic_rules", str, "mot.rules", "name",
+      "the published versions of the rules (one partition, compacted, keyed by version; "
+      "`mot rules publish`, see [rules](rules.md))"),
+))
+
+RULES = Section("Rules", (
+    T("rules_min_lead_s", float, 30.0, "s",
+      "`mot rules publish` refuses an `effective_from` earlier than the wall clock plus "
+      "this, and sets it to that when the document has none: the time workers have to "
+      "learn a version before events it applies to arrive (see [rules](rules.md))", "≥ 0"),
 ))
 
 _PRIVACY = "[privacy](privacy.md)"
@@ -227,7 +237,7 @@ WEB_ACCESS = Section("Web access", (
 # Every tunable, runtime and model, in the order they are documented.
 SECTIONS: tuple[Section, ...] = merge_sections(
     (KAFKA, TOPICS, WORKER, WEB_ACCESS, DELIVERY, INPUT, *MODEL, JOURNEY_TIMERS, ANDON_BATCHING,
-     ERASURE, REPLAY))
+     RULES, ERASURE, REPLAY))
 TUNABLES: Mapping[str, Tunable] = MappingProxyType(
     {t.name: t for s in SECTIONS for t in s.tunables})
 
@@ -342,6 +352,8 @@ class _SettingsMethods:
 
     def _erasure_problems(self) -> list[str]:
         problems = []
+        if self.rules_min_lead_s < 0:
+            problems.append("MOT_RULES_MIN_LEAD_S must be >= 0")
         if self.erasure_suppression_s < 0:
             problems.append("MOT_ERASURE_SUPPRESSION_S must be >= 0")
         if self.erasure_policy not in ("dead-letter", "drop-counted", "accept"):

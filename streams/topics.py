@@ -29,3 +29,9 @@ failed_moment_alerts_topic = raw_topic(settings.topic_alerts_failed_moment)
 drop_off_alerts_topic = raw_topic(settings.topic_alerts_drop_off)
 touchpoint_status_alerts_topic = raw_topic(settings.topic_alerts_touchpoint_status)
 circle_alerts_topic = raw_topic(settings.topic_alerts_circles)  # vicious and virtuous circles
+# The published versions of the rules: one partition, compacted, keyed by version. Every
+# worker reads all of it with a consumer of its own (agents/rules_topic.py), not through an
+# agent, so Faust does not create it: streams.kafka.admin.ensure_topics does (compacted).
+rules_topic = app.topic(settings.topic_rules, key_type=bytes, value_type=bytes,
+                        key_serializer="raw", value_serializer="raw", partitions=1,
+                        compacting=True)

@@ -109,11 +109,14 @@ class TokenSource:
         self._file_tokens = tokens
 
 
-def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
+def json_response(status: int, body: Mapping[str, Any],
+                  headers: Mapping[str, str] | None = None) -> Any:
+    """The service's JSON answer (``application/json; charset=utf-8``), as its errors use:
+    ``{"error": <machine-readable>, "detail": <for a person>}``."""
     from aiohttp import web as aioweb
 
     return aioweb.Response(status=status, text=json.dumps(body),
-                           content_type="application/json", headers=dict(headers))
+                           content_type="application/json", headers=dict(headers or {}))
 
 
 @dataclass
@@ -151,7 +154,7 @@ class Guard:
     def refusal(self, request: Any) -> Any | None:
         """A JSON 401 for a request without a valid token, else None (and marks it)."""
         if not self.allows(request.headers.get("Authorization")):
-            return _json(401, {"error": "unauthorized",
+            return json_response(401, {"error": "unauthorized",
                                "detail": "a valid bearer token is required"}, CHALLENGE)
         request[TRUSTED] = True
         return None
@@ -165,7 +168,7 @@ class Guard:
             if refused is not None:
                 return refused
             if self.in_flight >= self.max_in_flight:
-                return _json(429, {"error": "busy",
+                return json_response(429, {"error": "busy",
                                    "detail": "too many requests at once; retry"},
                              {"Retry-After": "1"})
             self.in_flight += 1
@@ -199,7 +202,7 @@ def json_errors_middleware() -> Any:
                 raise
             headers = {k: v for k, v in exc.headers.items()
                        if k.lower() not in ("content-type", "content-length")}
-            return _json(exc.status, {"error": exc.reason.lower().replace(" ", "_"),
+            return json_response(exc.status, {"error": exc.reason.lower().replace(" ", "_"),
                                       "detail": exc.reason}, headers)
 
     return json_errors

@@ -8,6 +8,7 @@ import sys
 
 import agents.customer_api  # registers GET /customers/{id}
 import agents.erasure  # erasure requests, receipts and the suppression table
+import agents.rules_topic  # the rules topic's reader and GET /rules
 import agents.scoring  # registers the agent and its table
 import agents.silent_journeys  # noqa: F401  (the silence check; scoring registers the andon)
 import streams.consumer_lag  # registers the lag timer (mot_consumer_lag_messages)

@@ -31,6 +31,21 @@ from agents.domain.customer_state import decode_state
 REPO = Path(__file__).resolve().parent.parent
 
 
+def raw_http(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send the bytes as they are to 127.0.0.1:``port`` (no client normalising the path or
+    the headers); the status, headers and body of the answer, read until the server closes
+    the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,6 +67,7 @@ def service_env(bootstrap: str, data_dir: Path, **overrides: Any) -> dict[str, s
         MOT_TOPIC_ALERTS_TOUCHPOINT_STATUS=f"t-{tag}.alerts.touchpoint-status",
         MOT_TOPIC_ERASURE_REQUESTS=f"t-{tag}.erasure-requests",
         MOT_TOPIC_ERASURE_RECEIPTS=f"t-{tag}.erasure-receipts",
+        MOT_TOPIC_RULES=f"t-{tag}.rules",
         MOT_PARTITIONS="2",
         MOT_STORE="rocksdb://",
         MOT_DATA_DIR=str(data_dir),

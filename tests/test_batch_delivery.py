@@ -4,12 +4,12 @@ never pass a record the agent has not handled (the at-least-once promise)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict, deque
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from faust.transport.consumer import Consumer
 from faust.types import TP
 from intervaltree import IntervalTree
 
@@ -38,7 +38,7 @@ def consumer() -> Any:
         _read_offset=defaultdict(lambda: None), _committed_offset=defaultdict(lambda: None),
         _acked=defaultdict(list), _acked_index=defaultdict(set), _gap=defaultdict(IntervalTree),
         _n_acked=0, _unacked_messages=set(), _waiting_for_ack=None,
-        _batches=defaultdict(deque),
+        _batches=defaultdict(deque), _read_from={}, _revoked_committed={},
         app=SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
                             consumer_generation_id=1),
         suspend_flow=asyncio.Event(), delivered=[], _commit_every=None, _commit_fut=None,
@@ -75,7 +75,7 @@ async def ack(c: Any, message: BatchMessage, handled: bool = True) -> None:
     message's own (last) offset; a batch skipped at a rebalance is acked unhandled."""
     if handled:
         batch_handled(SimpleNamespace(message=message))
-    Consumer.ack(c, message)
+    c.ack(message)
 
 
 async def test_a_fetched_run_arrives_as_one_event_carrying_its_records_in_order() -> None:
@@ -162,7 +162,7 @@ async def test_a_handled_batch_counts_before_the_stream_acks_it() -> None:
     m = await deliver(c, range(0, 10))
     batch_handled(SimpleNamespace(message=m))  # then a commit runs before the stream acks
     assert commit_point(c) == 10
-    Consumer.ack(c, m)  # the stream's ack afterwards changes nothing
+    c.ack(m)  # the stream's ack afterwards changes nothing
     assert commit_point(c) is None
 
 
@@ -321,3 +321,106 @@ async def test_the_gate_is_closed_while_faust_hands_partitions_back_and_opens_af
     with pytest.raises(RuntimeError):
         await r.on_recovery_completed(13)
     assert seen == [False, False] and r.streams_open.is_set()
+
+
+def revocable(c: Any) -> Any:
+    """What Faust's ``Consumer.on_partitions_revoked`` touches besides the bookkeeping."""
+    c.__dict__.update(
+        _active_partitions=None, _paused_partitions=set(),
+        diag=SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None))
+    c.app._start_span_from_rebalancing = lambda name: contextlib.nullcontext()
+    return c
+
+
+async def revoke(c: Any, during: Any) -> int | None:
+    """A revocation of TP0 as Faust runs it: its bookkeeping dropped, then the app's part
+    (``during``: what the streams do while the flow is suspended), then the commit that
+    ends it (``wait_empty``). What that commit writes for TP0."""
+    written: list[int | None] = []
+
+    async def app_part(revoked: Any) -> None:
+        await during()
+        written.append(commit_point(c))
+
+    c._on_partitions_revoked = app_part
+    await c.on_partitions_revoked({TP0})
+    return written[0]
+
+
+class PlainMessage(SimpleNamespace):
+    __hash__ = object.__hash__  # Faust keeps unacked messages in a (weak) set
+
+
+def skipped_message(offset: int) -> Any:
+    """A per-message event a stream took from its queue during a rebalance and skipped:
+    acked without being processed, so never tracked."""
+    return PlainMessage(topic=TP0.topic, tp=TP0, offset=offset, acked=False, tracked=False)
+
+
+async def test_a_batch_skipped_at_the_first_rebalance_is_not_committed_over() -> None:
+    """No commit yet (a run's start): the first batch, skipped by the stream at the
+    revocation, is acked unhandled; the revocation's commit must not pass its records."""
+    c = revocable(consumer())
+    skipped = await deliver(c, range(0, 94))
+
+    async def stream_skips() -> None:
+        await ack(c, skipped, handled=False)
+
+    assert await revoke(c, stream_skips) is None
+
+
+async def test_a_batch_skipped_at_a_revocation_is_not_committed_over_the_committed_offset() -> None:
+    c = revocable(consumer())
+    await ack(c, await deliver(c, range(0, 14)))
+    assert commit_point(c) == 14
+    skipped = await deliver(c, range(14, 37))
+
+    async def stream_skips() -> None:
+        await ack(c, skipped, handled=False)
+
+    assert await revoke(c, stream_skips) is None  # 14..36 never handled
+
+
+async def test_a_batch_finished_during_a_revocation_is_committed() -> None:
+    """The agent finishes the batch it was handling while the revocation waits for it:
+    the revocation's commit passes it (a graceful hand-over re-sends nothing)."""
+    c = revocable(consumer())
+    await ack(c, await deliver(c, range(0, 14)))
+    assert commit_point(c) == 14
+    in_hand = await deliver(c, range(14, 37))
+
+    async def agent_finishes() -> None:
+        await ack(c, in_hand)
+
+    assert await revoke(c, agent_finishes) == 37
+
+
+async def test_a_message_skipped_at_a_rebalance_is_not_committed() -> None:
+    """The per-message path (the andon's observations): a message a stream skipped while
+    the flow was suspended is acked untracked and counts for nothing."""
+    c = revocable(consumer())
+    c._committed_offset[TP0] = 5
+
+    async def stream_skips() -> None:
+        c.ack(skipped_message(5))
+
+    assert await revoke(c, stream_skips) is None
+
+
+async def test_acks_from_before_an_assignment_count_for_nothing_after_it() -> None:
+    """Eager rebalancing: the new assignment reads again from the committed offset, so an
+    offset acked in the generation before counts for nothing in the new one."""
+    c = revocable(consumer())
+    c.on_partitions_assigned = BatchingConsumer.on_partitions_assigned.__get__(c)
+    c._on_partitions_assigned = lambda assigned, generation: asyncio.sleep(0)
+    c._set_active_tps = lambda assigned: None
+    c.app.on_rebalance_return = lambda: None
+    late = await deliver(c, range(0, 30))
+    await ack(c, late)  # handled in generation 1, never committed
+    c._acked[TP0].append(35)  # and a stray ack left from then
+    c._acked_index[TP0].add(35)
+    await c.on_partitions_assigned({TP0}, 2)
+    c.app.consumer_generation_id = 2
+    c._read_offset[TP0] = 0  # the seek: nothing committed, read from the start
+    await ack(c, await deliver(c, range(0, 35), generation=2))
+    assert commit_point(c) == 35

@@ -437,3 +437,40 @@ def test_topic_names_in_the_deployment_files_are_the_defaults() -> None:
         named |= set(re.findall(r"\bmot\.[a-z][a-z.-]*[a-z]", path.read_text())) - not_topics
     assert named, "the rules name the input topic"
     assert named <= set(TOPIC_VARIABLES.values()), named - set(TOPIC_VARIABLES.values())
+
+
+def test_the_kafka_acls_name_every_topic_each_principal_uses() -> None:
+    """docs/security.md's least-privilege ACLs: the worker reads the input and writes the
+    alerts, the dead letters and every internal topic (all under the prefixed ACL of the
+    app id), producers write the input, ops tools read the alerts."""
+    import streams.worker  # noqa: F401  (every agent, table and topic)
+    from agents.silent_journeys import journey_timeouts_topic
+    from agents.touchpoints import observations_topic
+    from streams.app import app, settings
+
+    acls = (REPO / "docs" / "security.md").read_text().split("## Kafka ACLs", 1)[1]
+    internal = {t.changelog_topic.get_topic_name() for t in app.tables.values()}
+    internal |= {t.get_topic_name() for t in (journey_timeouts_topic, observations_topic)}
+    assert len(internal) >= 7
+    for name in internal:
+        assert name.startswith(settings.app_id + "-")
+        default_name = DEFAULTS.app_id + name.removeprefix(settings.app_id)
+        assert f"`{default_name}`" in acls, f"{default_name} missing from the worker's ACLs"
+    assert f"--resource-pattern-type prefixed --topic {DEFAULTS.app_id}-" in acls
+
+    alerts = {DEFAULTS.topic_alerts_failed_moment, DEFAULTS.topic_alerts_circles,
+              DEFAULTS.topic_alerts_drop_off, DEFAULTS.topic_alerts_touchpoint_status}
+    loops = {(principal, operation): set(topics.split())
+             for topics, principal, operation in re.findall(
+                 r"for t in ([^;]*); do\s+\$ACLS --add --allow-principal User:(\S+) "
+                 r"--operation (\w+)", acls.replace("\\\n", " "))}
+    outputs = alerts | {DEFAULTS.topic_dead_letter}
+    assert loops == {("mot-worker", "Write"): outputs, ("mot-ops", "Read"): outputs}
+    single = re.findall(r"User:(\S+) --operation (\w+) --operation Describe\s+--topic (\S+)",
+                        acls.replace("\\\n", " "))
+    assert sorted(s for s in single if s[2] != '"$t"') == [
+        ("mot-producer", "Write", DEFAULTS.topic_events),
+        ("mot-worker", "Read", DEFAULTS.topic_rules),
+        ("mot-worker", "Read", DEFAULTS.topic_events)]
+    assert (f"User:mot-rules --operation Read --operation Write --operation Describe "
+            f"--topic {DEFAULTS.topic_rules}") in " ".join(acls.replace("\\\n", " ").split())

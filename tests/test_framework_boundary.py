@@ -1,5 +1,6 @@
-"""The framework boundary: Faust, mode and aiokafka internals are touched only in
-``streams/faust_ext/``, and that room was checked against the installed Faust."""
+"""The framework boundary: Faust, mode and aiokafka internals (and aiohttp's, which Faust
+serves HTTP through) are touched only in ``streams/faust_ext/``, and that room was
+checked against the installed Faust, aiokafka and aiohttp."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import ast
 import importlib.metadata
 from pathlib import Path
 
-from streams.faust_ext import CHECKED_AIOKAFKA_VERSION, CHECKED_FAUST_VERSION
+from streams.faust_ext import (
+    CHECKED_AIOHTTP_VERSION,
+    CHECKED_AIOKAFKA_VERSION,
+    CHECKED_FAUST_VERSION,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 ROOM = REPO / "streams" / "faust_ext"
-FRAMEWORKS = ("faust", "mode", "aiokafka")
+FRAMEWORKS = ("faust", "mode", "aiokafka", "aiohttp")
 SOURCES = [p for d in ("streams", "agents", "bench", "schemas") for p in (REPO / d).rglob("*.py")]
 
 
@@ -23,6 +28,10 @@ def test_the_installed_faust_is_the_one_the_overrides_were_checked_against() -> 
         "update CHECKED_FAUST_VERSION.")
     aiokafka = importlib.metadata.version("aiokafka")
     assert aiokafka.startswith(CHECKED_AIOKAFKA_VERSION + "."), aiokafka
+    aiohttp = importlib.metadata.version("aiohttp")
+    assert aiohttp.startswith(CHECKED_AIOHTTP_VERSION + "."), (
+        f"aiohttp {aiohttp} is installed; streams/faust_ext/http_errors.py overrides its "
+        f"request handler as of {CHECKED_AIOHTTP_VERSION}. Read it against the new source.")
 
 
 def test_every_module_of_the_room_says_what_it_changes_and_the_version() -> None:
@@ -32,6 +41,19 @@ def test_every_module_of_the_room_says_what_it_changes_and_the_version() -> None
         doc = ast.get_docstring(ast.parse(path.read_text())) or ""
         assert f"faust-streaming {CHECKED_FAUST_VERSION}" in doc, path.name
         assert "upstream" in doc.lower(), path.name
+        if "aiohttp" in _imported_roots(ast.parse(path.read_text())):
+            assert f"aiohttp {CHECKED_AIOHTTP_VERSION}." in doc, path.name
+
+
+def _imported_roots(tree: ast.Module) -> set[str]:
+    """The top-level packages a module imports from."""
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".")[0])
+    return roots
 
 
 def _framework_names(tree: ast.Module) -> set[str]:
@@ -89,3 +111,5 @@ def test_the_scan_finds_what_it_looks_for() -> None:
     assert private_uses("class A:\n    def f(self):\n        return self._x\n") == []
     assert private_uses("from mode import Service\nclass S(Service):\n    pass\n") == [
         "line 2: class S derives from Service"]
+    assert private_uses("from aiohttp import web\nclass R(web.AppRunner):\n    pass\n") == [
+        "line 2: class R derives from web.AppRunner"]

@@ -38,7 +38,7 @@ from msgspec.structs import replace
 
 from agents.domain.alert_ids import alert_id
 from agents.domain.timestamps import iso
-from agents.domain.tunables import DAY, HOUR, default
+from agents.domain.tunables import DAY, ENV_VERSION, HOUR, default
 
 VICIOUS = "vicious-circle"
 VIRTUOUS = "virtuous-circle"
@@ -375,9 +375,10 @@ def _virtuous(
     return VirtuousRecord(lifecycle, wo.number, wo.opened_at, evidence, ended_at)
 
 
-def lifecycle_alert(record: LifecycleRecord, event: dict[str, Any], detected_at: float
-                    ) -> dict[str, Any]:
-    """The alert of a lifecycle record, caused by ``event`` (the same alert every time)."""
+def lifecycle_alert(record: LifecycleRecord, event: dict[str, Any], detected_at: float,
+                    rules_version: str = ENV_VERSION) -> dict[str, Any]:
+    """The alert of a lifecycle record, caused by ``event`` (the same alert every time),
+    computed under the rules ``rules_version``."""
     kind = VICIOUS if isinstance(record, ViciousRecord) else VIRTUOUS
     customer_id = event["customer_id"]
     n = record.number
@@ -395,6 +396,7 @@ def lifecycle_alert(record: LifecycleRecord, event: dict[str, Any], detected_at:
         "touchpoint": event["touchpoint"],
         "occurred_at": event["occurred_at"],
         "detected_at": iso(detected_at),
+        "rules_version": rules_version,
         "event_id": event["event_id"],
         "opened_at": iso(opened_at),
     }

@@ -47,6 +47,8 @@ class MomentResult:
     duplicate: bool
     late: bool
     context: list[RecentMoment]  # the recent moments before this one, oldest first
+    # the rules version it was scored under (None: a duplicate whose version is not kept)
+    rules_version: str | None = None
 
 
 def new_state() -> CustomerState:
@@ -87,15 +89,19 @@ def record_moment(
                   and position[0] == last.partition and position[1] <= last.offset
                   and st.at is not None and occurred_at <= st.at)
     if key in seen or read_again:
+        # Its failed-moment alert is re-sent as first computed: failed under the rules
+        # version it was scored under (kept with it), not under today's.
+        kept = next((a for a in st.alerted if a.event_key == key), None)
+        version = kept.rules_version if kept is not None else None
         for i, entry in enumerate(recent):
             if entry.event_id == eid:
-                return st, MomentResult(q, entry.score_before, st.score_after(i),
-                                        is_failed(entry.quality, cfg.quality), True,
-                                        False, recent[:i])
-        for a in st.alerted:
-            if a.event_key == key:  # older than the recent moments: same alert, no context
-                return st, MomentResult(q, a.score_before, a.score_after, True, True, False,
-                                        [])
+                failed = (kept is not None if key in seen
+                          else is_failed(entry.quality, cfg.quality))  # outside the window
+                return st, MomentResult(q, entry.score_before, st.score_after(i), failed,
+                                        True, False, recent[:i], version)
+        if kept is not None:  # older than the recent moments: same alert, without context
+            return st, MomentResult(q, kept.score_before, kept.score_after, True, True,
+                                    False, [], version)
         return st, MomentResult(q, st.score, st.score, False, True, False, [])
 
     at = st.at
@@ -113,7 +119,8 @@ def record_moment(
     score, new_at = apply_moment(before, at, q.q, weight, occurred_at, cfg.score)
     failed = is_failed(q.q, cfg.quality)
     keep = cfg.recent_moments
-    new_recent = [*recent, RecentMoment(eid, occurred_at, event["touchpoint"], q.q, before)]
+    new_recent = [*recent, RecentMoment(eid, occurred_at, event["touchpoint"], q.q, before,
+                                        None if position is None else position[1])]
     if len(new_recent) > keep:
         new_recent = new_recent[len(new_recent) - keep:] if keep else []
     new_seen = [*seen, key]
@@ -124,7 +131,9 @@ def record_moment(
         window = set(new_seen)
         alerted = [a for a in alerted if a.event_key in window]
     if failed:
-        alerted = [*alerted, AlertedMoment(key, round(before, 6), round(score, 6))]  # as sent
+        # as in the alert, with the rules version it was computed under
+        alerted = [*alerted, AlertedMoment(key, round(before, 6), round(score, 6),
+                                           cfg.rules_version)]
     new = CustomerState(
         score=score,
         at=new_at,
@@ -136,4 +145,22 @@ def record_moment(
         position=Position(position[0], position[1]) if position is not None else last,
     )
     return new, MomentResult(q, before, score, failed, False, at is not None and occurred_at < at,
-                             recent)
+                             recent, cfg.rules_version)
+
+
+def counted_at(state: CustomerState | None, event_id: str,
+               position: tuple[int, int] | None) -> bool:
+    """Whether a duplicate read at ``position`` is the record the event was counted at
+    (read again after a crash), not a second copy of it (a producer's retry): its
+    observation is then sent again. Known exactly for the customer's recent moments;
+    further back, a record at or before the customer's last applied position is taken
+    for one read again."""
+    if state is None or position is None:
+        return False
+    last = state.position
+    if last is None or last.partition != position[0]:
+        return False
+    for entry in state.recent:
+        if entry.event_id == event_id and entry.offset is not None:
+            return entry.offset == position[1]
+    return position[1] <= last.offset

@@ -7,14 +7,10 @@ event, so it is typed (``msgspec.Struct``) and compact: MessagePack arrays
 only where an alert lists them, no score stored twice (a recent moment's score after is
 the next one's score before, the newest one's the state's score).
 
-Encoded by msgspec's C encoder as it is (no packing step in Python: the state is written
-on every event), then compressed with Zstandard against a dictionary of this version
-(:data:`DICTIONARY`, see :mod:`agents.domain.codec`): what the struct still repeats (a
-moment in both the recent moments and its journey, touchpoint names, the id forms, the
-float layout) costs a few bytes against the dictionary. ``bench/state_dictionary.py``
-trains it on generated traffic; a new dictionary is a new version.
+Encoded by msgspec's C encoder as the struct is (no packing step in Python: the state is
+written on every event), uncompressed.
 
-Versions: encoded as ``[STATE_VERSION, zstd(state)]`` (:mod:`agents.domain.codec`).
+Versions: encoded as ``[STATE_VERSION, state]`` (:mod:`agents.domain.codec`).
 Version 1 was a JSON object (orjson) with short keys; :func:`decode_state` still reads it
 (:func:`from_v1`), so a worker upgraded over v1 tables and changelogs carries on and
 writes version 2 from the next update of each customer.
@@ -23,7 +19,6 @@ writes version 2 from the next update of each customer.
 from __future__ import annotations
 
 from hashlib import blake2b
-from pathlib import Path
 from typing import Any
 
 from msgspec import Struct
@@ -56,6 +51,7 @@ class RecentMoment(Struct, array_like=True, gc=False):
     touchpoint: str
     quality: float
     score_before: float
+    offset: int | None = None  # the input offset it was counted at (None: not read from Kafka)
 
 
 class AlertedMoment(Struct, array_like=True, gc=False):
@@ -64,6 +60,7 @@ class AlertedMoment(Struct, array_like=True, gc=False):
     event_key: int
     score_before: float
     score_after: float
+    rules_version: str | None = None  # the rules its alert was computed under (None: before)
 
 
 class Position(Struct, array_like=True, gc=False):
@@ -79,6 +76,7 @@ class SentAlerts(Struct, array_like=True, gc=False):
 
     event_key: int
     records: list[LifecycleRecord | PackedDrop]
+    rules_version: str | None = None  # the rules they were computed under (None: before)
 
 
 class CustomerState(Struct, array_like=True, gc=False):
@@ -115,21 +113,20 @@ def from_v1(d: dict[str, Any]) -> CustomerState:
     js = d.get("journeys")
     return CustomerState(
         score=d["score"], at=d["at"], moments=d["moments"], failures=d["failures"],
-        recent=[RecentMoment(r[0], r[1], r[2], r[3], r[4]) for r in d["recent"]],
+        recent=[RecentMoment(r[0], r[1], r[2], r[3], r[4], r[6] if len(r) > 6 else None)
+                for r in d["recent"]],
         seen=list(d["seen"]),
         alerted=[AlertedMoment(*a) for a in d.get("alerted", ())],
         position=None if pos is None else Position(pos[0], pos[1]),
         circles=None if not c else circles_from_v1(c),
         journeys=None if js is None else journeys_from_v1(js),
-        sent=[SentAlerts(k, [packed_from_v1(r[1:]) if r[0] == "d" else record_from_v1(r)
-                             for r in records])
-              for k, records in d.get("sent", ())],
+        sent=[SentAlerts(s[0], [packed_from_v1(r[1:]) if r[0] == "d" else record_from_v1(r)
+                                for r in s[1]], s[2] if len(s) > 2 else None)
+              for s in d.get("sent", ())],
     )
 
 
-DICTIONARY = Path(__file__).with_name(f"customer_state.v{STATE_VERSION}.zdict")
-CODEC: Codec[CustomerState] = Codec(CustomerState, STATE_VERSION, from_v1,
-                                    DICTIONARY.read_bytes())
+CODEC: Codec[CustomerState] = Codec(CustomerState, STATE_VERSION, from_v1)
 
 
 def in_vicious_circle(state: CustomerState | None) -> bool:

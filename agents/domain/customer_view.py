@@ -40,6 +40,19 @@ def score_line(customer_id: str, state: CustomerState) -> dict[str, Any]:
             "moments": state.moments}
 
 
+def final_view(state: CustomerState) -> CustomerState:
+    """What a replay worker hands back of a customer's final state: the score line's
+    fields and the circles (what a backtest compares), not the whole state."""
+    return CustomerState(score=state.score, at=state.at, moments=state.moments,
+                         circles=state.circles)
+
+
+def circle_state(customer_id: str, state: CustomerState) -> list[list[Any]]:
+    """The customer's open circles as comparable values: [kind, circle number, severity]."""
+    return sorted([c["kind"], c["circle"], c["severity"]]
+                  for c in open_circles(state.circles, customer_id))
+
+
 def running_score_of(state: CustomerState) -> float:
     """The customer's running score as of their latest moment."""
     return float(state.score)

@@ -16,6 +16,7 @@ from agents.domain.alert_ids import alert_id
 from agents.domain.attribution import Failure, blame_by_touchpoint, blame_shares, culprit
 from agents.domain.journeys import Dropped, JourneyConfig, JourneyMoment
 from agents.domain.timestamps import iso
+from agents.domain.tunables import ENV_VERSION
 
 KIND = "drop-off"
 SCHEMA = "mot.alert.drop-off/v1"
@@ -34,6 +35,7 @@ def drop_off_alert(
     failed_threshold: float,
     red_quality: float,
     detected_at: float,
+    rules_version: str = ENV_VERSION,
 ) -> dict[str, Any]:
     journey = dropped.journey
     moments: list[JourneyMoment] = journey.moments
@@ -69,6 +71,7 @@ def drop_off_alert(
         "touchpoint": where,
         "occurred_at": iso(drop_at),
         "detected_at": iso(detected_at),
+        "rules_version": rules_version,
         "steps": journey.steps,
         "moments": [
             {"event_id": m.event_id, "occurred_at": iso(m.at),

@@ -41,6 +41,7 @@ def failed_moment_alert(
         "touchpoint": event["touchpoint"],
         "occurred_at": event["occurred_at"],
         "detected_at": iso(detected_at),
+        "rules_version": cfg.rules_version,
         "event_id": event_id,
         "quality": round(q.q, 6),
         "reason": {

@@ -16,7 +16,7 @@ from agents.domain.journeys import JourneyConfig, touchpoint_list
 from agents.domain.quality import QualityConfig
 from agents.domain.running_score import ScoreConfig
 from agents.domain.touchpoint_status import StatusConfig
-from agents.domain.tunables import DAY, HOUR, default
+from agents.domain.tunables import DAY, ENV_VERSION, HOUR, default
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class ModelConfig:
     circles: CircleConfig = field(default_factory=CircleConfig)
     journeys: JourneyConfig = field(default_factory=JourneyConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
+    rules_version: str = ENV_VERSION  # every alert computed under this model carries it
 
     @classmethod
     def from_settings(cls, s: Any) -> ModelConfig:

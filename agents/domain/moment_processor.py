@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_config
 from typing import Any
 
 from msgspec.structs import replace
@@ -26,6 +27,7 @@ from agents.domain.circles import CircleMoment, LifecycleRecord, lifecycle_alert
 from agents.domain.customer_moments import (
     MomentResult,
     RejectedMoment,
+    counted_at,
     event_key,
     record_moment,
 )
@@ -45,7 +47,8 @@ from agents.domain.journeys import (
     unpack_dropped,
 )
 from agents.domain.model_config import ModelConfig
-from agents.domain.quality import is_delight
+from agents.domain.quality import is_delight, is_failed
+from agents.domain.rules import RuleBook
 from schemas.touchpoint_event import InvalidEvent, decode_event
 
 MAX_KEPT_ALERTS = 8
@@ -58,6 +61,17 @@ class Output:
     kind: str
     key: str
     value: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A counted moment for the touchpoint andon, with the input position it was read at."""
+
+    touchpoint: str
+    at: float
+    failed: bool
+    event_id: str
+    position: tuple[int, int] | None
 
 
 @dataclass(slots=True)
@@ -73,19 +87,25 @@ class Processed:
     outputs: list[Output] = field(default_factory=list)
     occurred_at: float | None = None  # the event time of a counted (scored, not duplicate) event
     journeys: JourneyChange | None = None  # what it did to the customer's journeys, if anything
+    # For the touchpoint andon: the moment as counted at this input position (also when a
+    # duplicate is the same record read again, so an observation a crash lost is sent again).
+    observation: Observation | None = None
 
 
 def process_record(
     value: bytes | None,
     key: bytes | None,
     state_of: Callable[[str], CustomerState | None],
-    cfg: ModelConfig,
+    rules: ModelConfig | RuleBook,
     max_record_bytes: int,
     now: float,
     position: tuple[int, int] | None = None,
 ) -> Processed:
     """Decode, validate and score one record; ``state_of`` reads a customer's state;
-    ``position`` is where the record was read (input partition, offset), if it was."""
+    ``position`` is where the record was read (input partition, offset), if it was.
+    ``rules``: one model, or every version known, of which the event's event time picks
+    one (:meth:`RuleBook.at`); an event read again is re-sent under the version it was
+    first scored under (kept with its alerts)."""
     try:
         event, occurred_at = decode_event(value, max_record_bytes)
     except InvalidEvent as exc:
@@ -93,9 +113,16 @@ def process_record(
     customer_id: str = event["customer_id"]
     if key != customer_id.encode():
         return Processed(rekey=customer_id, event=event, customer_id=customer_id)
+    book = rules if isinstance(rules, RuleBook) else None
+    cfg = book.at(occurred_at).config if book is not None else rules  # type: ignore[assignment]
     prev = state_of(customer_id)
     try:
         state, result = record_moment(prev, event, occurred_at, cfg, now, position)
+        if (result.duplicate and book is not None and result.rules_version is not None
+                and result.rules_version != cfg.rules_version):
+            # read again after a change of rules: as first scored, under its kept version
+            cfg = book.config_of(result.rules_version, cfg)
+            state, result = record_moment(prev, event, occurred_at, cfg, now, position)
     except RejectedMoment as exc:
         return Processed(rejected=(exc.reason, exc.detail), event=event, customer_id=customer_id)
     # A duplicate's state (unchanged) is written back too: after a crash the local
@@ -105,13 +132,20 @@ def process_record(
         out.outputs.append(
             Output(FAILED_MOMENT, customer_id, failed_moment_alert(event, result, cfg, now)))
     if result.duplicate:  # changes no circle or journey; re-sends what it caused
+        if counted_at(prev, event["event_id"], position):
+            out.observation = Observation(event["touchpoint"], occurred_at,
+                                          is_failed(result.quality.q, cfg.quality),
+                                          event["event_id"], position)
         if prev is not None and prev.sent:
             key = event_key(event["event_id"])
             for kept in prev.sent:
                 if kept.event_key == key:
-                    out.outputs.extend(_render(r, event, cfg, now) for r in kept.records)
+                    kept_cfg = _kept_config(kept, cfg, book)
+                    out.outputs.extend(_render(r, event, kept_cfg, now) for r in kept.records)
         return out
     q = result.quality.q
+    out.observation = Observation(event["touchpoint"], occurred_at, result.failed,
+                                  event["event_id"], position)
     moment = CircleMoment(event, occurred_at, result.failed, is_delight(q, cfg.quality),
                           state.score, state.at)  # type: ignore[arg-type]
     state.circles, circle_records = update_circles(prev.circles if prev else None, moment,
@@ -126,7 +160,8 @@ def process_record(
         window = set(state.seen)
         sent = [s for s in sent if s.event_key in window]
     if records:
-        sent = keep_newest([*sent, SentAlerts(event_key(event["event_id"]), records)],
+        sent = keep_newest([*sent, SentAlerts(event_key(event["event_id"]), records,
+                                              cfg.rules_version)],
                            lambda s: s.records, MAX_KEPT_ALERTS)
     state.sent = sent
     return out
@@ -145,19 +180,32 @@ def process_silence_check(
     state: CustomerState | None,
     customer_id: str,
     watermark: float,
-    cfg: ModelConfig,
+    rules: ModelConfig | RuleBook,
     now: float,
 ) -> Checked:
     """The silence check of one customer at the stream's ``watermark`` (event time): the
     journeys silent for the timeout drop (:func:`agents.domain.journeys.expire_journeys`)
     and their drop-offs are rendered as the ones an abandoning event causes. A check read
     again after a crash re-sends the same drop-offs. The state changes only when a
-    journey dropped (or a kept check was read again)."""
+    journey dropped (or a kept check was read again). The rules are those of the
+    watermark's event time."""
+    cfg = rules.at(watermark).config if isinstance(rules, RuleBook) else rules
     js, change = expire_journeys(state.journeys if state else None, watermark, cfg.journeys)
     out = Checked(change, outputs=[_drop_off(customer_id, d, cfg, now) for d in change.dropped])
     if state is not None and change.dropped:
         out.state = replace(state, journeys=js)
     return out
+
+
+def _kept_config(kept: SentAlerts, cfg: ModelConfig, book: RuleBook | None) -> ModelConfig:
+    """The model a kept entry's alerts were computed under (its version's), to re-send
+    them the same; an entry without a version (written before versions) takes ``cfg``."""
+    version = kept.rules_version
+    if version is None:
+        return cfg
+    if book is not None:
+        return book.config_of(version, cfg)
+    return cfg if version == cfg.rules_version else replace_config(cfg, rules_version=version)
 
 
 def _render(record: LifecycleRecord | PackedDrop, event: dict[str, Any], cfg: ModelConfig,
@@ -167,7 +215,7 @@ def _render(record: LifecycleRecord | PackedDrop, event: dict[str, Any], cfg: Mo
     customer_id = event["customer_id"]
     if isinstance(record, PackedDrop):
         return _drop_off(customer_id, unpack_dropped(record), cfg, now)
-    alert = lifecycle_alert(record, event, now)
+    alert = lifecycle_alert(record, event, now, cfg.rules_version)
     return Output(alert["kind"], customer_id, alert)
 
 
@@ -175,7 +223,7 @@ def _drop_off(customer_id: str, dropped: Dropped, cfg: ModelConfig, now: float) 
     """A drop-off, whichever path (an event or the silence check) noticed it."""
     return Output(DROP_OFF, customer_id, drop_off_alert(
         customer_id, dropped, cfg.journeys, cfg.quality.failed_threshold,
-        cfg.quality.red_quality, now))
+        cfg.quality.red_quality, now, cfg.rules_version))
 
 
 def _journeys(out: Processed, prev: CustomerState | None, state: CustomerState,

@@ -6,6 +6,13 @@ and a table write per input event; the scoring worker instead gathers its moment
 touchpoint and sends each touchpoint's batch as one record. The andon judges the batch
 moment by moment, in the order the scoring worker counted them, so the statuses and
 the transitions (with the event that caused each) are the ones single records give.
+
+Each observation carries the position of the input record it came from (input
+partition, offset), so the andon counts a moment once however often it is sent: after
+a crash the scoring worker reads its records since the last commit again and sends
+their observations again (:mod:`agents.domain.touchpoint_status` keeps, per input
+partition, the highest offset applied). A batch holds a touchpoint's observations in
+counting order, so those of one input partition are in offset order.
 """
 
 from __future__ import annotations
@@ -13,30 +20,45 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-Observation = tuple[float, bool, str]  # event time, failed, event id
+# event time, failed, event id, input partition, input offset (NO_POSITION: not known)
+Observation = tuple[float, bool, str, int, int]
+NO_POSITION = -1
 
-_HEAD = struct.Struct("<d?H")  # event time, failed, length of the UTF-8 event id
+MAGIC = b"MOB2"  # a batch with positions; a value without it is the earlier format
+_HEAD = struct.Struct("<d?iqH")  # event time, failed, partition, offset, event id length
+_OLD_HEAD = struct.Struct("<d?H")  # the earlier format: no position
 
 
 def encode_batch(observations: list[Observation]) -> bytes:
-    parts = []
-    for at, failed, event_id in observations:
+    parts = [MAGIC]
+    for at, failed, event_id, partition, offset in observations:
         eid = event_id.encode()
-        parts.append(_HEAD.pack(at, failed, len(eid)))
+        parts.append(_HEAD.pack(at, failed, partition, offset, len(eid)))
         parts.append(eid)
     return b"".join(parts)
 
 
 def decode_batch(value: bytes) -> Iterator[Observation]:
-    """The observations of a record; ``struct.error``/``ValueError`` on a malformed one."""
+    """The observations of a record; ``struct.error``/``ValueError`` on a malformed one.
+    A record of the earlier format (written before an upgrade) yields its observations
+    without a position."""
     view = memoryview(value)
-    pos, size, end = 0, _HEAD.size, len(value)
+    end = len(value)
+    if value[:len(MAGIC)] == MAGIC:
+        pos, head, positioned = len(MAGIC), _HEAD, True
+    else:
+        pos, head, positioned = 0, _OLD_HEAD, False
+    size = head.size
     while pos < end:
-        at, failed, n = _HEAD.unpack_from(view, pos)
+        if positioned:
+            at, failed, partition, offset, n = head.unpack_from(view, pos)
+        else:
+            at, failed, n = head.unpack_from(view, pos)
+            partition = offset = NO_POSITION
         pos += size
         if pos + n > end:
             raise ValueError("observation batch truncated")
-        yield at, failed, bytes(view[pos:pos + n]).decode()
+        yield at, failed, bytes(view[pos:pos + n]).decode(), partition, offset
         pos += n
 
 
@@ -50,12 +72,15 @@ class ObservationBuffer:
         self.max_batch = max_batch
         self.pending = 0
 
-    def add(self, touchpoint: str, at: float, failed: bool, event_id: str) -> bool:
-        """Keep one moment; True when the touchpoint's batch is full and should go now."""
+    def add(self, touchpoint: str, at: float, failed: bool, event_id: str,
+            position: tuple[int, int] | None = None) -> bool:
+        """Keep one moment (``position``: its input partition and offset); True when the
+        touchpoint's batch is full and should go now."""
         batch = self._batches.get(touchpoint)
         if batch is None:
             batch = self._batches[touchpoint] = []
-        batch.append((at, failed, event_id))
+        p, o = position if position is not None else (NO_POSITION, NO_POSITION)
+        batch.append((at, failed, event_id, p, o))
         self.pending += 1
         return len(batch) >= self.max_batch
 

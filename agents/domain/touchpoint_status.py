@@ -19,11 +19,20 @@ Status, judged once the window holds ``min_window_events`` moments and the basel
 Hysteresis: a level is kept until the rate falls below ``hysteresis`` times its
 entry thresholds (both the ratio and the delta), so a rate hovering at a threshold
 does not flap. Every change of status is a transition, numbered per touchpoint.
+
+Counted once (:func:`judge_batch`): the state keeps, per input partition, the highest
+offset of an observation applied (observations of one input partition come in offset
+order: one scoring worker at a time sends them, a touchpoint's batches in order to the
+touchpoint's partition of the internal topic). An observation at or below it is one
+sent or read again after a crash: it counts nothing, and if it caused one of the
+touchpoint's last :data:`MAX_KEPT_TRANSITIONS` transitions that transition is returned
+again, so its alert (lost or not) is sent again with the same id and content.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +42,7 @@ from msgspec.structs import replace
 from agents.domain.alert_ids import alert_id
 from agents.domain.codec import Codec
 from agents.domain.timestamps import iso
-from agents.domain.tunables import default
+from agents.domain.tunables import ENV_VERSION, default
 
 KIND = "touchpoint-status"
 SCHEMA = "mot.alert.touchpoint-status/v1"
@@ -92,6 +101,29 @@ class Bucket(Struct, array_like=True, gc=False):
     failures: int
 
 
+class KeptTransition(Struct, array_like=True, gc=False):
+    """One of the touchpoint's last transitions, with the input position of the
+    observation that caused it (re-yielded when that observation comes again)."""
+
+    partition: int
+    offset: int
+    event_id: str
+    previous: int
+    status: int
+    seq: int
+    at: float
+    window_start: float
+    window_end: float
+    events: int
+    failures: int
+    rate: float
+    baseline_rate: float | None
+    baseline_events: int
+
+
+MAX_KEPT_TRANSITIONS = 8
+
+
 class TouchpointState(Struct, array_like=True, gc=False):
     """A touchpoint's andon state: a table value, encoded on every update (:data:`CODEC`)."""
 
@@ -105,6 +137,10 @@ class TouchpointState(Struct, array_like=True, gc=False):
     transitions: int = 0
     since: float | None = None  # event time of the last transition
     partition: int | None = None  # the input partition that serves it (:func:`with_partition`)
+    # Counted once (:func:`judge_batch`): per input partition, the highest offset applied
+    applied: dict[int, int] = {}
+    kept: list[KeptTransition] = []  # the last transitions, oldest first
+    counted: int = 0  # moments counted (late ones included), for the soak's check
 
 
 def new_state() -> TouchpointState:
@@ -114,7 +150,9 @@ def new_state() -> TouchpointState:
 def from_v1(d: dict[str, Any]) -> TouchpointState:
     """A v1 state (the JSON dict with short keys) as today's."""
     return TouchpointState([Bucket(*b) for b in d["b"]], d["end"], d["F"], d["N"], d["k"],
-                           d["bn"], d["s"], d["seq"], d["since"], d.get("p"))
+                           d["bn"], d["s"], d["seq"], d["since"], d.get("p"),
+                           {int(p): o for p, o in d.get("o", {}).items()},
+                           [KeptTransition(*k) for k in d.get("t", ())], d.get("n", 0))
 
 
 CODEC: Codec[TouchpointState] = Codec(TouchpointState, 2, from_v1)
@@ -208,7 +246,7 @@ def transition_id(touchpoint: str, seq: int) -> str:
 
 
 def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfig,
-                 detected_at: float) -> dict[str, Any]:
+                 detected_at: float, rules_version: str = ENV_VERSION) -> dict[str, Any]:
     """The ops alert for one transition; its shape is
     ``schemas/touchpoint-status-alert.v1.schema.json``."""
     f = t.figures
@@ -224,6 +262,7 @@ def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfi
         "transition": t.seq,
         "occurred_at": iso(t.at),
         "detected_at": iso(detected_at),
+        "rules_version": rules_version,
         "window": {"start": iso(f.window_start), "end": iso(f.window_end),
                    "seconds": cfg.window_buckets * cfg.bucket_s, "events": f.events,
                    "failures": f.failures, "failure_rate": round(f.rate, 6)},
@@ -234,6 +273,72 @@ def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfi
                        "min_delta": cfg.min_delta, "hysteresis": cfg.hysteresis},
         "evidence": {"event_ids": [event_id]},
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What one batch of observations did to a touchpoint."""
+
+    state: TouchpointState | None  # None: no state yet and nothing counted
+    transitions: list[tuple[Transition, str, bool]]  # (transition, event id, re-sent), in order
+    counted: int
+    late: int
+    duplicates: int
+
+    @property
+    def write(self) -> bool:
+        """Whether the state is to be written: it changed, or a duplicate came (after a
+        crash the local store may hold an update whose changelog record was lost)."""
+        return self.state is not None and (self.counted > 0 or self.duplicates > 0)
+
+
+def _keep(t: Transition, event_id: str, partition: int, offset: int) -> KeptTransition:
+    f = t.figures
+    return KeptTransition(partition, offset, event_id, t.previous, t.status, t.seq, t.at,
+                          f.window_start, f.window_end, f.events, f.failures, f.rate,
+                          f.baseline_rate, f.baseline_events)
+
+
+def _kept(k: KeptTransition) -> tuple[Transition, str]:
+    fig = Figures(k.window_start, k.window_end, k.events, k.failures, k.rate,
+                  k.baseline_rate, k.baseline_events)
+    return Transition(k.previous, k.status, k.seq, k.at, fig), k.event_id
+
+
+def judge_batch(st: TouchpointState | None,
+                observations: Iterable[tuple[float, bool, str, int, int]],
+                cfg: StatusConfig | Callable[[float], StatusConfig]) -> Judged:
+    """Judge a batch of (event time, failed, event id, input partition, input offset)
+    in order; an observation already applied (by position) counts nothing and re-yields
+    the transition it caused, if still kept. Partition < 0: position not known, always
+    counted. ``cfg`` is the andon's settings, or what they are at an event time (the
+    rules' version of each observation)."""
+    config_at = cfg if callable(cfg) else (lambda _at, c=cfg: c)
+    state = None if st is None else replace(st, applied=dict(st.applied), kept=list(st.kept))
+    out: list[tuple[Transition, str, bool]] = []
+    counted = late = duplicates = 0
+    for at, failed, event_id, partition, offset in observations:
+        if partition >= 0 and state is not None:
+            high = state.applied.get(partition)
+            if high is not None and offset <= high:
+                duplicates += 1
+                out.extend((*_kept(k), True) for k in state.kept
+                           if k.partition == partition and k.offset == offset)
+                continue
+        # observe() returns the state itself or a shallow copy: ``applied`` and ``kept``
+        # (copied above, once per batch) are carried along and updated in place.
+        state, transition, was_late = observe(state, at, failed, config_at(at))
+        if partition >= 0:
+            state.applied[partition] = offset
+        state.counted += 1
+        counted += 1
+        if was_late:
+            late += 1
+        elif transition is not None:
+            out.append((transition, event_id, False))
+            state.kept.append(_keep(transition, event_id, partition, offset))
+            del state.kept[:-MAX_KEPT_TRANSITIONS]
+    return Judged(state, out, counted, late, duplicates)
 
 
 def status_level(st: TouchpointState) -> int:

@@ -16,6 +16,9 @@ from typing import Any
 
 Value = bool | int | float | str
 
+# The rules version of a model built from the environment alone (docs/rules.md).
+ENV_VERSION = "env"
+
 HOUR = 3600.0
 DAY = 86400.0
 

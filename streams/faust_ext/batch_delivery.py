@@ -21,6 +21,26 @@ too (:meth:`BatchingConsumer._new_offset`), in delivery order. So a crash before
 re-delivers the whole batch (at-least-once), and nothing is committed past a record that
 was not handled.
 
+Commits never pass a record no agent handled (:meth:`BatchingConsumer._new_offset`,
+:meth:`BatchingConsumer.ack`), for every topic. Faust's bookkeeping lets them, at a
+rebalance: its revocation forgets the partitions' committed offsets *before* the commit
+that ends it (``Consumer.on_partitions_revoked``, then ``wait_empty``), and its streams ack,
+unprocessed, the events they take from their queues while the flow is suspended or whose
+generation is over; with no committed offset known, ``Consumer._new_offset`` commits the
+first run of acked offsets wherever it starts (it checks the run against the committed
+offset only when that is known and non-zero, and lets it start one past it). So a batch or
+message skipped at a rebalance, acked, was committed over, and every record before it in
+the run never read was skipped for good (in a soak: 266 input records at the first
+rebalances of a run, and observations of the andon). Here an ack counts only for a message
+a stream took to process (Faust's ``tracked``) or a batch the agent handled; the committed
+offset of a revoked partition is kept until the revocation's commit; a partition never
+committed counts from the first offset read since its assignment; a run of acked offsets
+is committed only if it starts there (Faust's tolerance of one offset kept: its gap
+bookkeeping starts one past the committed offset); and a new assignment starts the
+bookkeeping afresh (the recovery seeks every partition back to its committed offset).
+Upstream: ``Consumer.ack`` should not count skipped events, ``on_partitions_revoked`` pop
+after the final commit, and ``_new_offset`` check ``committed is not None``.
+
 The records of one partition are in offset order and each batch is handled before the
 next one of the partition is delivered, so the agent sees the same order per partition.
 Topics not listed, Faust's own internal topics and the changelogs are delivered as usual.
@@ -36,13 +56,16 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict, deque
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, cast
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT
-from faust.types.tuples import ConsumerMessage
+from faust.types.tuples import ConsumerMessage, ack_lock
+from faust.utils.functional import consecutive_numbers
+from mode.utils.futures import notify
 
 
 class BatchMessage(ConsumerMessage):
@@ -103,29 +126,81 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         # Delivered batches per partition, oldest first, until their offsets are counted.
         self._batches: defaultdict[TP, deque[BatchMessage]] = defaultdict(deque)
+        # The first offset delivered since the partition's assignment (its base while it
+        # has no committed offset), and the committed offsets of partitions being revoked.
+        self._read_from: dict[TP, int] = {}
+        self._revoked_committed: dict[TP, int] = {}
+
+    def ack(self, message: Any) -> bool:
+        """Faust's ack, counting the offset only if the record was handled: a batch the
+        agent handled (:func:`batch_handled`), a message a stream took to process. An
+        event a stream skipped at a rebalance (flow suspended, generation over) is acked
+        untracked; counting it would let the commit pass it unprocessed."""
+        if isinstance(message, BatchMessage):
+            counts = message.handled
+        else:
+            counts = bool(getattr(message, "tracked", True))
+        if counts:
+            return bool(super().ack(message))
+        with ack_lock:
+            if not message.acked:
+                message.acked = True
+                self._unacked_messages.discard(message)
+                notify(self._waiting_for_ack)
+        return False
+
+    async def on_partitions_revoked(self, revoked: AbstractSet[TP]) -> None:
+        """Faust forgets the revoked partitions' committed offsets before the commit that
+        ends the revocation; kept here until then, so that commit is checked against them."""
+        committed = self._committed_offset
+        self._revoked_committed.update(
+            {tp: committed[tp] for tp in revoked if committed.get(tp) is not None})
+        await super().on_partitions_revoked(cast(Any, revoked))
+
+    async def on_partitions_assigned(self, assigned: AbstractSet[TP],
+                                     generation_id: int = 0) -> None:
+        """A new assignment reads every partition again from its committed offset (the
+        recovery's seek): what was acked, delivered or read before counts for nothing."""
+        self._revoked_committed.clear()
+        for tp in assigned:
+            self._acked.pop(tp, None)
+            self._acked_index.pop(tp, None)
+            self._gap.pop(tp, None)
+            self._batches.pop(tp, None)
+            self._read_from.pop(tp, None)
+        await super().on_partitions_assigned(cast(Any, assigned), generation_id)
+
+    def _base_offset(self, tp: TP) -> int | None:
+        """Where the partition's next commit must start: its committed offset (kept over a
+        revocation), else the first offset read since its assignment; None: unknown."""
+        committed = self._committed_offset.get(tp)
+        if committed is None:
+            committed = self._revoked_committed.get(tp)
+        return committed if committed is not None else self._read_from.get(tp)
 
     def _new_offset(self, tp: TP) -> int | None:
-        """Faust's next commit offset, once the batches acked so far count in full.
+        """The next commit offset: the end of the run of acked offsets that starts at the
+        partition's base (:meth:`_base_offset`), once the batches acked so far count in full.
 
         A batch's offsets count once the agent has said it handled the batch
         (:func:`batch_handled`), in delivery order and only up to the first batch not
         handled yet, so the commit never passes a record that was not handled. The
         stream acks, unhandled, the events it skips at a rebalance; those, and batches
         dropped from its buffer then, add nothing: the partition is read again from its
-        committed offset.
+        committed offset. Faust's ``Consumer._new_offset`` otherwise (gaps the broker
+        left filled in), with its check of the run's start made whatever the base.
         """
+        base = self._base_offset(tp)
         pending = self._batches.get(tp)
+        acked = self._acked[tp]
+        index = self._acked_index[tp]
         if pending:
             generation = self.app.consumer_generation_id
-            committed = self._committed_offset[tp]
-            acked = self._acked[tp]
-            index = self._acked_index[tp]
             while pending:
                 batch = pending[0]
                 if batch.handled:
                     pending.popleft()
-                    start = (batch.first_offset if committed is None
-                             else max(batch.first_offset, committed))
+                    start = batch.first_offset if base is None else max(batch.first_offset, base)
                     fresh = [o for o in range(start, batch.offset + 1) if o not in index]
                     index.update(fresh)
                     acked.extend(fresh)
@@ -135,7 +210,45 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                     pending.popleft()
                 else:
                     break
-        return cast(int | None, super()._new_offset(tp))
+        if not acked or base is None:
+            return None
+        gap = self._gap[tp]
+        if gap:
+            candidates = sorted(gap.overlap(0, max(acked)), key=lambda x: x.begin)
+            if candidates:
+                filled: list[int] = []
+                for entry in candidates:
+                    filled.extend(range(entry.begin, entry.end))
+                new_max = max(filled[-1], max(acked) + 1)
+                acked.extend(filled)
+                gap.chop(0, new_max)
+        acked.sort()
+        if acked[0] < base:  # at or before the committed offset: committed already
+            stale = [o for o in acked if o < base]
+            acked[:len(stale)] = []
+            index.difference_update(stale)
+            if not acked:
+                return None
+        if acked[0] - base > 1:
+            return None  # the records from the base on are not all handled yet
+        run = next(consecutive_numbers(acked))
+        acked[:len(run)] = []
+        index.difference_update(run)
+        return cast(int, run[-1]) + 1
+
+    async def _handle_attached(self, commit_offsets: Any) -> None:  # pragma: no cover - Kafka
+        """Before the commit's producer flush: Faust's attached messages, then the app's
+        ``before_commit`` hooks, which hand to the producer what the records up to
+        ``commit_offsets`` left in memory (the andon's observation batches). The offsets
+        are taken before this runs, so whatever a hook sends covers every record they pass.
+
+        Changes: overrides ``Consumer._handle_attached`` (private in faust-streaming), the
+        step of ``_commit_tps`` between choosing the offsets and flushing the producer.
+        Upstream candidate: a public before-commit signal.
+        """
+        await super()._handle_attached(commit_offsets)
+        for hook in getattr(self.app, "before_commit", ()):
+            await hook()
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs Kafka
         """Faust's drain loop, with one delivery per partition and fetch for batched topics.
@@ -209,6 +322,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                         if r_offset and offset - r_offset > 1 and acks_enabled_for(tp.topic):
                             await self._add_gap(tp, r_offset + 1, offset)
                         await self._maybe_commit_every(commit_every)
+                        self._read_from.setdefault(tp, offset)
                         await self.wait_first(callback(to_message(tp, record)),
                                               self.suspend_flow.wait())
                         if app.consumer_generation_id == generation_id:
@@ -250,6 +364,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         last = records[-1].offset
         await self._maybe_commit_every(commit_every)
         batch = BatchMessage(tp, records, first, generation_id)
+        self._read_from.setdefault(tp, first)
         self._batches[tp].append(batch)
         await self.wait_first(callback(batch), self.suspend_flow.wait())
         if self.app.consumer_generation_id == generation_id:

@@ -22,6 +22,20 @@ meanwhile (a new one seeks the partitions back to their committed and persisted 
 itself). An upstream fix would
 clear the queues before resuming the stream partitions rather than after.
 
+:meth:`GatedRecovery._seek_offsets` also keeps a rebalance that comes while the recovery
+runs from crashing the worker. Faust's rebalance callback (``Recovery.on_rebalance``)
+re-registers the changelog partitions in the very mappings the running recovery reads,
+with ``None`` for those with no persisted offset, and sets ``signal_recovery_start``; the
+recovery's next ``_seek_offsets`` (between ``_build_offsets`` and the seek, or the standby
+seek after the actives are restored) then hands ``None`` to aiokafka's ``seek``, which
+raises ``ValueError('Offset must be a positive integer')``, and ``Recovery._wait``'s
+``wait_first`` propagates it even though the rebalance signal is set: the worker stops
+(in a soak, after a broker restart during recovery). Here a seek asked for while a new
+recovery is signalled raises ``RebalanceAgain`` (the recovery starts over, as its other
+steps do), and an offset not known (``None``) or below -1 is read from the start (0), as
+Faust already does for -1. Upstream: check the signal, and map ``None``, in
+``Recovery._seek_offsets``.
+
 Checked against faust-streaming 0.15.3 (``CHECKED_FAUST_VERSION``).
 """
 
@@ -33,7 +47,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from faust.tables.manager import TableManager
-from faust.tables.recovery import Recovery
+from faust.tables.recovery import RebalanceAgain, Recovery
+from faust.types import TP
 
 
 class GatedRecovery(Recovery):
@@ -60,6 +75,17 @@ class GatedRecovery(Recovery):
     async def _resume_streams(self, generation_id: int = 0) -> None:
         with self._streams_closed():
             await super()._resume_streams(generation_id)
+
+    async def _seek_offsets(self, consumer: Any, tps: set[TP], offsets: Any,
+                            title: str) -> None:
+        """Faust's seek of changelog partitions to where their reading starts, unless a new
+        rebalance is signalled (its offsets may be half rebuilt): then the recovery starts
+        over. An offset not known is read from the start."""
+        if self.signal_recovery_start.is_set():
+            raise RebalanceAgain()
+        known = {tp: offset if isinstance(offset, int) and offset >= 0 else -1
+                 for tp, offset in ((tp, offsets.get(tp)) for tp in tps)}
+        await super()._seek_offsets(consumer, set(known), known, title)
 
 
 class GatedTableManager(TableManager):

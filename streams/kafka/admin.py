@@ -16,7 +16,16 @@ def service_topics(s: Settings) -> list[str]:
     return [s.topic_events, s.topic_dead_letter, s.topic_alerts_failed_moment,
             s.topic_alerts_circles,
             s.topic_alerts_drop_off, s.topic_alerts_touchpoint_status,
-            s.topic_erasure_requests, s.topic_erasure_receipts]
+            s.topic_erasure_requests, s.topic_erasure_receipts, s.topic_rules]
+
+
+def new_topic(s: Settings, name: str) -> NewTopic:
+    """A topic as the service creates it; the rules topic has one partition, compacted (the
+    latest record of each version is kept for ever, so every worker reads every version)."""
+    if name == s.topic_rules:
+        return NewTopic(name, 1, s.replication_factor,
+                        topic_configs={"cleanup.policy": "compact"})
+    return NewTopic(name, s.partitions, s.replication_factor)
 
 
 async def ensure_topics(s: Settings, names: list[str] | None = None) -> list[str]:
@@ -28,7 +37,7 @@ async def ensure_topics(s: Settings, names: list[str] | None = None) -> list[str
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            topics = [NewTopic(n, s.partitions, s.replication_factor) for n in missing]
+            topics = [new_topic(s, n) for n in missing]
             with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
                 await admin.create_topics(topics)
         return missing

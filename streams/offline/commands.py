@@ -52,6 +52,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--rate", type=float, default=0.0, help="events/s; 0 = as fast as possible")
     p.add_argument("--dead-letter", action="store_true",
                    help="send invalid lines to the dead-letter topic instead of refusing")
+    from streams.offline.backtest import add_parser
+
+    add_parser(sub)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -118,12 +121,10 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
         return 2
     with ExitStack() as stack:
         if args.from_topic:
-            from streams.offline.topic_source import TopicSource, where
+            from streams.offline.topic_source import open_input_topic, where
 
-            try:
-                topic = TopicSource(s, s.topic_events).start()
-            except (LookupError, TimeoutError, OSError) as exc:
-                print(f"cannot read {s.topic_events}: {exc}", file=sys.stderr)
+            topic = open_input_topic(s)
+            if topic is None:
                 return 2
             lines = topic.lines()
             partitions = topic.partitions

@@ -40,13 +40,9 @@ from agents.domain.customer_state import CustomerState
 from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import Output, process_record
 from agents.domain.report import ReportBuilder
+from agents.domain.rules import RuleBook, env_rules
 from agents.domain.touchpoint_status import KIND as STATUS
-from agents.domain.touchpoint_status import (
-    StatusConfig,
-    TouchpointState,
-    observe,
-    status_alert,
-)
+from agents.domain.touchpoint_status import TouchpointState, observe, status_alert
 from streams.offline.jsonl import LineSource
 from streams.offline.progress import Progress
 from streams.offline.replay_shard import Item, Shard, ShardCounts, partition_of
@@ -201,21 +197,24 @@ def run(
     as_of: float | None = None,
     clock: Callable[[], float] | None = None,
     on_progress: Callable[[int | None], None] | None = None,
+    rules: RuleBook | None = None,
 ) -> Summary:
     """Replay numbered records (``(line, raw)``) over ``partitions`` (default
     ``MOT_PARTITIONS``) on ``workers`` processes; alerts go to ``on_alert`` in input order
     (the same bytes for any ``workers`` when the clock is fixed), then every customer's
     final state to ``on_state`` by customer id (with more than one worker only its
     ``score``, ``at`` and ``moments``). ``clock`` (in-process only) overrides ``as_of``,
-    the fixed time used as the clock (None: the wall clock)."""
+    the fixed time used as the clock (None: the wall clock). ``rules``: the versions of the
+    rules, each from its event time (default: the environment's alone)."""
     s = settings
     cfg = ModelConfig.from_settings(s)
+    book = rules if rules is not None else RuleBook(env_rules(s))
     parts = partitions or s.partitions
     if clock is None:
         clock = (lambda: as_of) if as_of is not None else time.time  # type: ignore[assignment,return-value]
     summary = Summary(workers=max(1, workers))
     started = time.perf_counter()
-    merger = Merger(on_alert, on_invalid, cfg.status, clock, report)
+    merger = Merger(on_alert, on_invalid, book, clock, report)
 
     def late() -> None:
         summary.out_of_order += 1
@@ -224,9 +223,9 @@ def run(
     if workers <= 1:
         from streams.offline.replay_pool import make_shard
 
-        backend = Local(make_shard(s, as_of, False, clock, report), idle_advance)
+        backend = Local(make_shard(s, as_of, False, clock, report, book), idle_advance)
     else:
-        backend = Pool(workers, s, as_of, report is not None, idle_advance)
+        backend = Pool(workers, s, as_of, report is not None, idle_advance, book)
     try:
         pos = done_bytes = 0
         max_bytes = s.max_record_bytes
@@ -266,11 +265,11 @@ class Merger:
     """Items from every shard, emitted in input position order; the touchpoint andon
     (``agents/touchpoints.py`` ``judge``) runs here, over the observations in that order."""
 
-    def __init__(self, on_alert: OnAlert, on_invalid: OnInvalid, cfg: StatusConfig,
+    def __init__(self, on_alert: OnAlert, on_invalid: OnInvalid, rules: RuleBook,
                  clock: Callable[[], float], report: ReportBuilder | None) -> None:
         self.on_alert = on_alert
         self.on_invalid = on_invalid
-        self.cfg = cfg
+        self.rules = rules
         self.clock = clock
         self.report = report
         self.heap: list[Item] = []
@@ -295,13 +294,16 @@ class Merger:
             on_alert(kind, raw)
         if obs is not None:
             touchpoint, at, failed, event_id = obs
-            st, transition, late = observe(self.andon.get(touchpoint), at, failed, self.cfg)
+            version = self.rules.at(at).config
+            st, transition, late = observe(self.andon.get(touchpoint), at, failed,
+                                           version.status)
             if late:
                 self.late_observations += 1
             else:
                 self.andon[touchpoint] = st
             if transition is not None:
-                alert = status_alert(touchpoint, transition, event_id, self.cfg, self.clock())
+                alert = status_alert(touchpoint, transition, event_id, version.status,
+                                     self.clock(), version.rules_version)
                 self.alerts_by_kind[alert["kind"]] = self.alerts_by_kind.get(alert["kind"], 0) + 1
                 if self.report is not None:
                     self.report.add_alerts([Output(STATUS, touchpoint, alert)])
@@ -342,7 +344,7 @@ class Pool:
     """``n`` worker processes; partition p goes to worker p mod n."""
 
     def __init__(self, n: int, s: Settings, as_of: float | None, want_report: bool,
-                 idle_advance: bool) -> None:
+                 idle_advance: bool, rules: RuleBook) -> None:
         from streams.offline.replay_pool import start_workers
 
         self.n = n
@@ -350,7 +352,7 @@ class Pool:
         self.scratch = Path(tempfile.mkdtemp(prefix="mot-replay-",
                                              dir=s.replay_spill_dir or None))
         self.procs, self.inboxes, self.outbox, self.paths = start_workers(
-            n, s, as_of, want_report, idle_advance, self.scratch, queue_chunks=4)
+            n, s, as_of, want_report, idle_advance, self.scratch, queue_chunks=4, rules=rules)
         self.buf: list[list[tuple[int, int, bytes, bytes, int]]] = [[] for _ in range(n)]
         self.sent: list[deque[int]] = [deque() for _ in range(n)]  # first pos, unanswered
         self.last = 0

@@ -14,38 +14,46 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from agents.domain.customer_state import CustomerState
+from agents.domain.customer_view import final_view
 from agents.domain.model_config import ModelConfig
 from agents.domain.report import ReportBuilder
+from agents.domain.rules import RuleBook
 from streams.offline.replay_shard import Shard
 from streams.offline.replay_store import CustomerStates
 from streams.settings import Settings
 
 END = "end"
+# A final state as a worker hands it back: one JSON line per customer, the typed state's
+# score line fields and circles (:func:`~agents.domain.customer_view.final_view`).
+HANDED_BACK = msgspec.json.Encoder()
+HANDED_BACK_READ = msgspec.json.Decoder(tuple[str, CustomerState])
 
 
 def make_shard(s: Settings, as_of: float | None, want_report: bool,
                clock: Callable[[], float] | None = None,
-               report: ReportBuilder | None = None) -> Shard:
-    """A shard with its own state store; ``report``, or a new builder if ``want_report``."""
+               report: ReportBuilder | None = None, rules: RuleBook | None = None) -> Shard:
+    """A shard with its own state store; ``report``, or a new builder if ``want_report``;
+    ``rules``: the versions of the rules (default: the environment's)."""
     if clock is None:
         clock = (lambda: as_of) if as_of is not None else time.time  # type: ignore[assignment,return-value]
     cfg = ModelConfig.from_settings(s)
     states = CustomerStates(s.replay_cache_customers, s.replay_spill_dir)
     if report is None and want_report:
         report = ReportBuilder(cfg)
-    return Shard(cfg, s.max_record_bytes, s.journey_idle_advance_s, states, clock, report,
-                 s.replay_silence_checks)
+    return Shard(rules if rules is not None else cfg, s.max_record_bytes,
+                 s.journey_idle_advance_s, states, clock, report, s.replay_silence_checks)
 
 
 def worker_main(index: int, s: Settings, as_of: float | None, want_report: bool,
-                idle_advance: bool, inbox: Any, outbox: Any, states_path: str) -> None:
+                idle_advance: bool, inbox: Any, outbox: Any, states_path: str,
+                rules: RuleBook | None = None) -> None:
     """A worker process' whole life: records in until ``(END, position)``, then the rest."""
     from streams.offline.replay import peak_rss_mb
 
-    shard = make_shard(s, as_of, want_report)
+    shard = make_shard(s, as_of, want_report, rules=rules)
     try:
         while True:
             msg = inbox.get()
@@ -58,7 +66,7 @@ def worker_main(index: int, s: Settings, as_of: float | None, want_report: bool,
         final = shard.finish(end_pos, idle_advance)
         with open(states_path, "wb") as out:
             for cid, st in shard.states.in_order():
-                out.write(orjson.dumps([cid, st.score, st.at, st.moments]) + b"\n")
+                out.write(HANDED_BACK.encode((cid, final_view(st))) + b"\n")
         outbox.put(("done", index, final, shard.counts, shard.report, peak_rss_mb()))
     except BaseException as exc:  # the parent must not wait for ever
         outbox.put(("failed", index, f"{type(exc).__name__}: {exc}"))
@@ -70,12 +78,12 @@ def worker_main(index: int, s: Settings, as_of: float | None, want_report: bool,
 def read_states(path: Path) -> Any:
     with open(path, "rb") as f:
         for line in f:
-            cid, score, at, moments = orjson.loads(line)  # what a worker hands back
-            yield cid, CustomerState(score=score, at=at, moments=moments)
+            yield HANDED_BACK_READ.decode(line)  # what a worker hands back
 
 
 def start_workers(n: int, s: Settings, as_of: float | None, want_report: bool,
-                  idle_advance: bool, scratch: Path, queue_chunks: int
+                  idle_advance: bool, scratch: Path, queue_chunks: int,
+                  rules: RuleBook | None = None,
                   ) -> tuple[list[Any], list[Any], Any, list[Path]]:
     """``n`` worker processes (spawned: no state shared with the parent by accident)."""
     ctx = mp.get_context("spawn")
@@ -85,7 +93,8 @@ def start_workers(n: int, s: Settings, as_of: float | None, want_report: bool,
         inbox = ctx.Queue(maxsize=queue_chunks)
         path = scratch / f"states-{i}.jsonl"
         p = ctx.Process(target=worker_main, name=f"mot-replay-{i}", daemon=True,
-                        args=(i, s, as_of, want_report, idle_advance, inbox, outbox, str(path)))
+                        args=(i, s, as_of, want_report, idle_advance, inbox, outbox, str(path),
+                              rules))
         p.start()
         inboxes.append(inbox)
         procs.append(p)

@@ -35,6 +35,7 @@ from agents.domain.journeys import stream_watermark
 from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import Output, Processed, process_record, process_silence_check
 from agents.domain.report import ReportBuilder
+from agents.domain.rules import RuleBook
 from streams.offline.replay_store import CustomerStates
 
 Alert = tuple[str, bytes]  # kind, serialised alert
@@ -69,7 +70,7 @@ class ShardCounts:
 class Shard:
     """The records of some partitions, processed as the stream's agents process them."""
 
-    def __init__(self, cfg: ModelConfig, max_record_bytes: int, idle_advance_s: float,
+    def __init__(self, cfg: ModelConfig | RuleBook, max_record_bytes: int, idle_advance_s: float,
                  states: CustomerStates, clock: Callable[[], float],
                  report: ReportBuilder | None = None, silence_checks: bool = True) -> None:
         self.cfg = cfg

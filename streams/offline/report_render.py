@@ -206,3 +206,142 @@ rejected · {t['customers']:,} customers · {t['touchpoints']:,} touchpoints · 
 {fs['negative']:,} below zero</p>{charts.get('chart-scores', '')}</section>
 </body></html>
 """
+
+
+# --- backtest (agents.domain.backtest) ---------------------------------------------------
+
+GROUPS = (("only_new", "only new"), ("only_old", "only old"),
+          ("changed_severity", "severity changed"), ("changed_lifecycle", "lifecycle changed"))
+NEW_COLOUR, OLD_COLOUR = "#c0392b", "#2c3e50"
+
+
+def _group_rows(rows: list[dict[str, Any]], key: str) -> list[list[str]]:
+    return [[str(r[key]), *(f"{r[g]:,}" for g, _ in GROUPS)] for r in rows]
+
+
+def render_backtest_table(diff: dict[str, Any]) -> str:
+    """The backtest's difference for a terminal."""
+    old, new = diff["rules"]["old"]["version"], diff["rules"]["new"]["version"]
+    c = diff["counts"]
+    out = [f"Backtest — rules {new} against {old}",
+           f"alerts: {diff['alerts']['old']:,} under {old}, {diff['alerts']['new']:,} under"
+           f" {new}; " + ", ".join(f"{label} {c[g]:,}" for g, label in GROUPS),
+           f"pages (amber or red): {diff['pages']['old']:,} under {old},"
+           f" {diff['pages']['new']:,} under {new}", ""]
+    headers = [label for _, label in GROUPS]
+    for key, title in (("kind", "By kind"), ("touchpoint", "By touchpoint")):
+        rows = diff["by_" + key]
+        out.append(title)
+        out += _table([key, *headers], _group_rows(rows, key)) if rows else ["  none"]
+        out.append("")
+    cs = diff["circle_state"]
+    out.append(f"Customers whose circle state differs at the end: {cs['customers_differing']:,}")
+    for r in cs["customers"]:
+        out.append(f"  {r['customer_id']}: {_circles(r['old'])} → {_circles(r['new'])}")
+    out += ["", "Paging volume per day"]
+    out += _table(["day", old, new], [[d["day"], f"{d['old']:,}", f"{d['new']:,}"]
+                                      for d in diff["paging_per_day"]]) or ["  none"]
+    return "\n".join(out) + "\n"
+
+
+def _circles(circles: list[list[Any]]) -> str:
+    return ", ".join(f"{k} #{n} {sev}" for k, n, sev in circles) or "none"
+
+
+def _grouped_figure(rows: list[dict[str, Any]], key: str, title: str) -> Any:
+    import plotly.graph_objects as go
+
+    names = [str(r[key]) for r in rows][::-1]
+    fig = go.Figure([go.Bar(x=[r[g] for r in rows][::-1], y=names, orientation="h",
+                            name=label, marker_color=colour)
+                     for (g, label), colour in zip(
+                         GROUPS, (NEW_COLOUR, OLD_COLOUR, "#e67e22", "#8e44ad"), strict=True)])
+    fig.update_layout(title=title, template="plotly_white", barmode="group",
+                      height=120 + 60 * len(rows), margin={"l": 10, "r": 20, "t": 50, "b": 30})
+    fig.update_yaxes(automargin=True)
+    return fig
+
+
+def _paging_figure(days: list[dict[str, Any]], old: str, new: str) -> Any:
+    import plotly.graph_objects as go
+
+    x = [d["day"] for d in days]
+    fig = go.Figure([go.Bar(x=x, y=[d["old"] for d in days], name=old, marker_color=OLD_COLOUR),
+                     go.Bar(x=x, y=[d["new"] for d in days], name=new, marker_color=NEW_COLOUR)])
+    fig.update_layout(title="Paging volume per day (amber or red alerts)", barmode="group",
+                      template="plotly_white", height=360,
+                      margin={"l": 40, "r": 20, "t": 50, "b": 40})
+    return fig
+
+
+def _group_table(rows: list[dict[str, Any]], key: str, css_id: str) -> str:
+    if not rows:
+        return f'<p class="none" id="{css_id}">none</p>'
+    esc = html.escape
+    head = "".join(f"<th>{esc(label)}</th>" for _, label in GROUPS)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
+                   for cells in _group_rows(rows, key))
+    return (f'<table id="{css_id}"><thead><tr><th>{esc(key)}</th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
+def render_backtest_html(diff: dict[str, Any]) -> str:
+    """The backtest's difference as one self-contained page (inlined plotly.js)."""
+    from plotly.offline import get_plotlyjs
+
+    esc = html.escape
+    old, new = diff["rules"]["old"]["version"], diff["rules"]["new"]["version"]
+    opts = {"displaylogo": False, "responsive": True}
+    charts = {}
+    for key, title in (("kind", "Alerts that differ, by kind"),
+                       ("touchpoint", "Alerts that differ, by touchpoint")):
+        if diff["by_" + key]:
+            charts[key] = _grouped_figure(diff["by_" + key], key, title).to_html(
+                full_html=False, include_plotlyjs=False, div_id="chart-" + key, config=opts)
+    if diff["paging_per_day"]:
+        charts["paging"] = _paging_figure(diff["paging_per_day"], old, new).to_html(
+            full_html=False, include_plotlyjs=False, div_id="chart-paging", config=opts)
+    c = diff["counts"]
+    counts = "".join(f'<li id="count-{g}"><b>{c[g]:,}</b> {esc(label)}</li>'
+                     for g, label in GROUPS)
+    cs = diff["circle_state"]
+    customers = "".join(f"<li>{esc(r['customer_id'])}: {esc(_circles(r['old']))} → "
+                        f"{esc(_circles(r['new']))}</li>"
+                        for r in cs["customers"]) or "<li>none</li>"
+    changed = {k: v for k, v in diff["rules"]["new"].items()
+               if diff["rules"]["old"].get(k) != v and k != "version"}
+    changes = "".join(f"<li><code>{esc(k)}</code>: {esc(str(diff['rules']['old'].get(k)))}"
+                      f" → {esc(str(v))}</li>" for k, v in changed.items()) or "<li>none</li>"
+    title = f"Backtest — rules {new} against {old}"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
+h1 {{ margin-bottom: 4px; }} .sub {{ color: #666; margin-top: 0; }}
+table {{ border-collapse: collapse; font-size: 14px; }}
+th, td {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+.pair {{ display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }}
+.chart {{ flex: 1 1 420px; min-width: 380px; }}
+.counts {{ background: #fdecea; border-left: 4px solid {NEW_COLOUR}; padding: 8px 16px; }}
+</style>
+<script>{get_plotlyjs()}</script>
+</head><body>
+<h1>{esc(title)}</h1>
+<p class="sub">{diff['alerts']['old']:,} alerts under {esc(old)} · {diff['alerts']['new']:,}
+under {esc(new)} · pages {diff['pages']['old']:,} → {diff['pages']['new']:,}</p>
+<div class="counts"><h2>What the new rules change</h2><ul id="counts">{counts}</ul>
+<p>Changed tunables:</p><ul id="changes">{changes}</ul></div>
+<section><h2>By kind</h2><div class="pair"><div class="tbl">
+{_group_table(diff['by_kind'], 'kind', 'by-kind')}</div>
+<div class="chart">{charts.get('kind', '')}</div></div></section>
+<section><h2>By touchpoint</h2><div class="pair"><div class="tbl">
+{_group_table(diff['by_touchpoint'], 'touchpoint', 'by-touchpoint')}</div>
+<div class="chart">{charts.get('touchpoint', '')}</div></div></section>
+<section><h2>Paging volume per day</h2>{charts.get('paging', '')}</section>
+<section><h2>Customers whose circle state differs at the end: {cs['customers_differing']:,}</h2>
+<ul id="circle-customers">{customers}</ul></section>
+</body></html>
+"""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -129,3 +130,13 @@ class TopicSource:
                 yield from item  # type: ignore[misc]
         finally:
             self._stop.set()
+
+
+def open_input_topic(s: Settings) -> TopicSource | None:
+    """The input topic, read from the beginning up to its end offsets now; ``None`` once
+    the reason it cannot be read is said on stderr (the commands then exit 2)."""
+    try:
+        return TopicSource(s, s.topic_events).start()
+    except (LookupError, TimeoutError, OSError) as exc:
+        print(f"cannot read {s.topic_events}: {exc}", file=sys.stderr)
+        return None

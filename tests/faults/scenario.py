@@ -495,9 +495,9 @@ def assert_delivered(figures: Figures, *, andon: bool = True) -> None:
 
     Touchpoint status is not predicted (see :data:`STATUS`); with ``andon`` (a fault no
     worker process dies of) its transitions must still be numbered 1..n per touchpoint
-    with one content per id. A killed worker loses the andon's unsent observations and
-    may lose or re-judge a transition (README, delivery limits), so there it is counted
-    and printed only.
+    with one content per id. Where a worker is killed it is counted and printed only
+    here; the soak (``tests/soak/soak.py``) checks the andon under ``kill -9`` exactly
+    (moments counted per touchpoint, final windows, numbering without gaps).
     """
     row = figures.row()
     problems = figures.alert_problems[:5]
