@@ -32,7 +32,7 @@ from tests.test_replay_equivalence_kafka import (
 
 pytestmark = pytest.mark.kafka
 
-V1_COMMIT = "fec76db"  # the last commit whose tables hold orjson JSON values
+V1_COMMIT = "e4b31d3"  # the last commit whose tables hold orjson JSON values
 
 
 class V1Worker(WorkerProcess):
