@@ -105,9 +105,37 @@ def test_v1_values_of_every_table_are_read() -> None:
     assert (st.baseline_failures, st.baseline_events, st.baseline_buckets) == (1.5, 30.0, 12)
     assert (st.baseline_moments, st.status, st.transitions) == (360, 1, 3)
     assert (st.since, st.partition) == (1767225500.0, 2)
+    assert (st.applied, st.kept, st.counted) == ({}, [], 0)  # written before counted-once
     for codec, value in ((CLOCK_CODEC, StreamClock(1.0, 2.0)),
                          (DEADLINE_CODEC, JourneyDeadline(3.0, 1)), (STATUS_CODEC, st)):
         assert codec.decode(codec.encode(value)) == value
+
+
+def test_v1_values_with_and_without_the_counted_once_and_rules_fields_are_read() -> None:
+    """The v1 andon's applied offsets, kept transitions and counted moments, a v1 recent
+    moment's input offset and a kept alert's rules version come over; a v1 value written
+    before them reads with none."""
+    kept = [1, 7, "e-7", 0, 1, 1, 1767225600.0, 1767225540.0, 1767225600.0, 40, 9, 0.225,
+            0.05, 360]
+    st = STATUS_CODEC.decode(orjson.dumps({
+        "b": [], "end": None, "F": 0.0, "N": 0.0, "k": 0, "bn": 0, "s": 1, "seq": 1,
+        "since": 1767225600.0, "o": {"1": 7, "4": 12}, "t": [kept], "n": 55}))
+    assert st.applied == {1: 7, 4: 12} and st.counted == 55
+    assert [(k.partition, k.offset, k.event_id, k.seq, k.baseline_rate) for k in st.kept] == [
+        (1, 7, "e-7", 1, 0.05)]
+    base = {"score": -1.0, "at": 10.0, "moments": 1, "failures": 1, "seen": [5]}
+    now = decode_state(orjson.dumps({
+        **base, "recent": [["e1", 10.0, "web.home", -1.0, 0.0, -1.0, 42]],
+        "alerted": [[5, 0.0, -1.0, "v3"]], "pos": [0, 42],
+        "sent": [[5, [["v", "opened", 1, 10.0, 1, False, -1.0, ["e1"]]], "v3"]]}))
+    assert now.recent[0].offset == 42 and now.alerted[0].rules_version == "v3"
+    assert now.sent[0].rules_version == "v3"
+    before = decode_state(orjson.dumps({
+        **base, "recent": [["e1", 10.0, "web.home", -1.0, 0.0, -1.0]],
+        "alerted": [[5, 0.0, -1.0]], "sent": [[5, [["v", "opened", 1, 10.0, 1, False, -1.0,
+                                                     ["e1"]]]]]}))
+    assert before.recent[0].offset is None and before.alerted[0].rules_version is None
+    assert before.sent[0].rules_version is None and before.position is None
 
 
 def test_carrying_on_from_v1_states_gives_the_alerts_and_scores_of_the_v1_code() -> None:
