@@ -4,9 +4,9 @@ Both are tables partitioned like ``customer-state`` (each entry is written while
 agent handles a record of that input partition), so they move with their partition
 on a rebalance and are restored from their changelogs:
 
-* ``stream-clock``: per input partition ``[latest event time, wall time of the last
-  event]``, written at most once per :data:`CLOCK_STEP_S` of either clock.
-* ``journey-deadlines``: per customer with open journeys ``[deadline, partition]``, a
+* ``stream-clock``: per input partition its :class:`StreamClock` (latest event time,
+  wall time of the last event), written at most once per :data:`CLOCK_STEP_S` of either clock.
+* ``journey-deadlines``: per customer with open journeys a :class:`JourneyDeadline`, a
   lower bound of the earliest ``last event + timeout`` of their open journeys. It is
   written when a journey opens (if earlier than the entry) and removed when the last
   one closes; between the two it is only corrected by the silence check
@@ -18,24 +18,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from agents.domain.customer_state import CustomerState, earliest_deadline_of
 from agents.domain.drop_off import KIND as DROP_OFF
-from agents.domain.journeys import DROPPED, JourneyChange, earliest_deadline_of, stream_watermark
+from agents.domain.journey_index import (
+    CLOCK_CODEC,
+    DEADLINE_CODEC,
+    JourneyDeadline,
+    StreamClock,
+)
+from agents.domain.journeys import DROPPED, JourneyChange, stream_watermark
 from agents.domain.moment_processor import Output, Processed
 from streams import metrics as m
 from streams.app import app, settings
-from streams.faust_ext.table_access import discard, store, stored
+from streams.faust_ext.table_access import discard, store, stored, stored_items, typed_table
 
 CLOCK_STEP_S = 1.0
 
-stream_clock = app.Table("stream-clock", default=None, key_type=str,
-                         partitions=settings.partitions)
-journey_deadlines = app.Table("journey-deadlines", default=None, key_type=str,
-                              partitions=settings.partitions)
+stream_clock = typed_table(app.Table("stream-clock", default=None, key_type=str,
+                                     value_type=bytes, partitions=settings.partitions),
+                           CLOCK_CODEC)
+journey_deadlines = typed_table(app.Table("journey-deadlines", default=None, key_type=str,
+                                          value_type=bytes, partitions=settings.partitions),
+                                DEADLINE_CODEC)
 
 # This worker's view of stream-clock for the partitions it runs: read once from the
 # table, then kept in step with every write. Cleared when partitions are revoked, so
 # a partition that comes back is read from the table again.
-_clock: dict[int, list[float]] = {}
+_clock: dict[int, StreamClock] = {}
 
 
 @app.on_partitions_revoked.connect
@@ -47,10 +56,11 @@ def advance_clock(partition: int, occurred_at: float, now: float) -> None:
     """Move the partition's event-time clock (never past the wall clock, never back)."""
     c = _clock.get(partition)
     if c is None:
-        c = stored(stream_clock, str(partition)) or [occurred_at if occurred_at < now else now, 0.0]
+        c = stored(stream_clock, str(partition)) or StreamClock(
+            occurred_at if occurred_at < now else now, 0.0)
     t = occurred_at if occurred_at < now else now
-    if t >= c[0] + CLOCK_STEP_S or now >= c[1] + CLOCK_STEP_S:
-        c = [t if t > c[0] else c[0], now]
+    if t >= c.event_time + CLOCK_STEP_S or now >= c.wall_time + CLOCK_STEP_S:
+        c = StreamClock(t if t > c.event_time else c.event_time, now)
         store(stream_clock, str(partition), c)
     _clock[partition] = c
 
@@ -62,16 +72,19 @@ def keep_deadline(customer_id: str, partition: int, change: JourneyChange) -> No
             discard(journey_deadlines, customer_id)
     elif change.opened and change.earliest_deadline is not None:
         cur = stored(journey_deadlines, customer_id)
-        if cur is None or change.earliest_deadline < cur[0]:
-            store(journey_deadlines, customer_id, [change.earliest_deadline, partition])
+        if cur is None or change.earliest_deadline < cur.deadline:
+            store(journey_deadlines, customer_id,
+                  JourneyDeadline(change.earliest_deadline, partition))
 
 
 def correct_deadline(customer_id: str, partition: int, change: JourneyChange) -> None:
     """After a silence check: the entry is the customer's earliest deadline, or none."""
     if change.open_count == 0 or change.earliest_deadline is None:
         discard(journey_deadlines, customer_id)
-    elif stored(journey_deadlines, customer_id) != [change.earliest_deadline, partition]:
-        store(journey_deadlines, customer_id, [change.earliest_deadline, partition])
+    else:
+        entry = JourneyDeadline(change.earliest_deadline, partition)
+        if stored(journey_deadlines, customer_id) != entry:
+            store(journey_deadlines, customer_id, entry)
 
 
 def due_checks(partitions: Iterable[int], now: float, idle_advance_s: float
@@ -80,16 +93,16 @@ def due_checks(partitions: Iterable[int], now: float, idle_advance_s: float
     deadline has passed on its partition's event-time clock."""
     marks: dict[int, float] = {}
     for p in partitions:
-        c = stream_clock.get(str(p))
+        c = stored(stream_clock, str(p))
         if c is not None:
-            marks[p] = stream_watermark(c[0], c[1], now, idle_advance_s)
+            marks[p] = stream_watermark(c.event_time, c.wall_time, now, idle_advance_s)
     if not marks:
         return []
     due = []
-    for customer_id, (deadline, p) in journey_deadlines.items():
-        mark = marks.get(p)
-        if mark is not None and deadline <= mark:
-            due.append((customer_id, p, mark))
+    for customer_id, entry in stored_items(journey_deadlines):
+        mark = marks.get(entry.partition)
+        if mark is not None and entry.deadline <= mark:
+            due.append((customer_id, entry.partition, mark))
     return due
 
 
@@ -106,7 +119,7 @@ def count_journeys(change: JourneyChange, outputs: list[Output]) -> None:
                 m.dropoff_blame.labels(tp).inc(share)
 
 
-def restore_deadline(customer_id: str, partition: int, state: dict[str, Any]) -> None:
+def restore_deadline(customer_id: str, partition: int, state: CustomerState) -> None:
     """For an event read again: the index entry of the customer's open journeys, if it is
     missing or later than their earliest deadline. After a crash the customer's state
     may have reached its changelog while this table's write did not; the event, now a
@@ -116,8 +129,8 @@ def restore_deadline(customer_id: str, partition: int, state: dict[str, Any]) ->
     if deadline is None:
         return
     cur = stored(journey_deadlines, customer_id)
-    if cur is None or deadline < cur[0]:
-        store(journey_deadlines, customer_id, [deadline, partition])
+    if cur is None or deadline < cur.deadline:
+        store(journey_deadlines, customer_id, JourneyDeadline(deadline, partition))
 
 
 def note_record(partition: int, done: Processed, now: float) -> None:

@@ -9,7 +9,7 @@ ids (adding or removing one is idempotent, so a reprocessed event cannot skew it
 * revoked partitions are dropped;
 * once a rebalance's table recovery is complete, every active partition without a
   set is rebuilt from the table's local store (one pass over that partition's
-  values, which only decodes the values that can hold an open circle);
+  values);
 * the gauge sums the sets of the partitions the worker owns at scrape time.
 """
 
@@ -21,8 +21,9 @@ from typing import Any
 
 import orjson
 
-from agents.domain.circles import encoded_may_be_in_vicious_circle, in_vicious_circle
+from agents.domain.customer_state import in_vicious_circle
 from streams.faust_ext.store_scan import partition_items
+from streams.faust_ext.table_access import codec_of, stored_items
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +57,16 @@ class OpenCircles:
 def open_in_partition(table: Any, partition: int, key_partition: Any) -> Iterator[str]:
     """Customers with an open vicious circle among a table partition's local values.
 
-    RocksDB keeps one database per partition (read directly, values still encoded, and
-    only those the domain says may hold an open circle decoded); any other store is
-    scanned whole and filtered with ``key_partition(customer_id)``.
+    RocksDB keeps one database per partition (read directly, with the table's codec);
+    any other store is scanned whole and filtered with ``key_partition(customer_id)``.
     """
     items = partition_items(table, partition)
     if items is not None:
+        decode = codec_of(table).decode
         for raw_key, raw_value in items:
-            if raw_value and encoded_may_be_in_vicious_circle(raw_value):
-                state = orjson.loads(raw_value)
-                if in_vicious_circle(state):
-                    yield orjson.loads(raw_key)
+            if raw_value and in_vicious_circle(decode(raw_value)):
+                yield orjson.loads(raw_key)
         return
-    for customer_id, state in list(table.items()):
+    for customer_id, state in list(stored_items(table)):
         if in_vicious_circle(state) and key_partition(customer_id) == partition:
             yield customer_id

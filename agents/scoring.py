@@ -14,7 +14,8 @@ from collections.abc import AsyncIterable
 from typing import Any
 
 from agents.domain.circles import KINDS as CIRCLE_KINDS
-from agents.domain.circles import in_vicious_circle
+from agents.domain.customer_state import CODEC as STATE_CODEC
+from agents.domain.customer_state import CustomerState, in_vicious_circle
 from agents.domain.drop_off import KIND as DROP_OFF
 from agents.domain.failed_moment import KIND as FAILED_MOMENT
 from agents.domain.moment_processor import Output, process_record
@@ -28,7 +29,7 @@ from streams.app import app, settings
 from streams.dead_letters import stream_headers
 from streams.faust_ext.batch_delivery import BatchMessage, batch_handled, records_of, timestamp_s
 from streams.faust_ext.changelog_writer import flush_changelogs
-from streams.faust_ext.table_access import store, stored
+from streams.faust_ext.table_access import store, stored, typed_table
 from streams.topics import (
     circle_alerts_topic,
     dead_letter_topic,
@@ -39,12 +40,13 @@ from streams.topics import (
 
 log = logging.getLogger(__name__)
 
-customer_state = app.Table(
+customer_state = typed_table(app.Table(
     "customer-state",
     default=None,
     key_type=str,
+    value_type=bytes,
     partitions=settings.partitions,
-)
+), STATE_CODEC)
 
 ALERT_TOPICS = {FAILED_MOMENT: failed_moment_alerts_topic}
 ALERT_TOPICS.update(dict.fromkeys(CIRCLE_KINDS, circle_alerts_topic))
@@ -79,7 +81,7 @@ async def count_assigned_circles(sender: Any, **kwargs: Any) -> None:
             open_circles.load(p, open_in_partition(customer_state, p, key_partition))
 
 
-def customer_state_of(customer_id: str) -> dict[str, Any] | None:
+def customer_state_of(customer_id: str) -> CustomerState | None:
     return stored(customer_state, customer_id)
 
 

@@ -40,7 +40,9 @@ from prometheus_client.core import GaugeMetricFamily
 from agents.domain.moment_processor import Processed
 from agents.domain.touchpoint_observations import ObservationBuffer, decode_batch
 from agents.domain.touchpoint_status import (
+    CODEC,
     KIND,
+    TouchpointState,
     baseline_failure_rate,
     figures,
     judge_batch,
@@ -53,7 +55,7 @@ from agents.domain.touchpoint_status import status_alert as build_status_alert
 from agents.rules_topic import rules_book, wait_loaded
 from streams import metrics as m
 from streams.app import app, settings
-from streams.faust_ext.table_access import store, stored
+from streams.faust_ext.table_access import store, stored, stored_items, typed_table
 from streams.partition_routing import same_worker
 from streams.topics import raw_topic, touchpoint_status_alerts_topic
 from streams.web import page, web_guard
@@ -61,8 +63,9 @@ from streams.web import page, web_guard
 log = logging.getLogger(__name__)
 
 observations_topic = raw_topic(f"{settings.app_id}-touchpoint-observations", internal=True)
-touchpoint_status = app.Table("touchpoint-status", default=None, key_type=str,
-                              partitions=settings.partitions)
+touchpoint_status = typed_table(app.Table("touchpoint-status", default=None, key_type=str,
+                                          value_type=bytes, partitions=settings.partitions),
+                                CODEC)
 
 observations = ObservationBuffer(settings.touchpoint_batch_max)
 
@@ -147,12 +150,12 @@ async def touchpoint_andon(stream: AsyncIterable[Any]) -> None:
                           msg.topic, msg.partition, msg.offset)
 
 
-def local_statuses() -> Iterator[tuple[str, dict[str, Any]]]:
+def local_statuses() -> Iterator[tuple[str, TouchpointState]]:
     """The touchpoints whose partition this worker runs, with their state."""
     owned = {tp.partition for tp in app.assignor.assigned_actives()
              if tp.topic == observations_topic.get_topic_name()}
-    for touchpoint, st in touchpoint_status.items():
-        if st is not None and partition_of(st) in owned:
+    for touchpoint, st in stored_items(touchpoint_status):
+        if partition_of(st) in owned:
             yield touchpoint, st
 
 

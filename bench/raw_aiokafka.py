@@ -26,7 +26,7 @@ async def main() -> None:
                                 max_batch_size=256 * 1024)
     await consumer.start()
     await producer.start()
-    state: dict[str, dict] = {}
+    state: dict[str, object] = {}
     get = state.get
     out_topic = env.output_topic
     try:

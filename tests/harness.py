@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -25,6 +25,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
+
+from agents.domain.customer_state import decode_state
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -236,12 +238,13 @@ async def consume(bootstrap: str, topic: str, *, expect: int | None = None,
     return out
 
 
-async def latest_by_key(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[Any, Any]:
-    """The last value per key of a Faust table's changelog (JSON keys and values):
-    what the table holds."""
+async def latest_by_key(bootstrap: str, topic: str, timeout: float = 10.0,
+                        decode: Callable[[bytes], Any] = decode_state) -> dict[Any, Any]:
+    """The last value per key of a Faust table's changelog (JSON keys, values decoded by
+    the table's codec, the customer state's unless told): what the table holds."""
     records = await consume(bootstrap, topic, timeout=timeout, idle=0)
     state: dict[Any, Any] = {}
     for r in records:
         if r.key is not None:
-            state[orjson.loads(r.key)] = orjson.loads(r.value) if r.value else None
+            state[orjson.loads(r.key)] = decode(r.value) if r.value else None
     return state

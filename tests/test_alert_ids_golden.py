@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
+from msgspec.structs import replace
 
 from agents.domain.alert_ids import ALERT_NAMESPACE
 from agents.domain.circles import circle_id, lifecycle_id
+from agents.domain.customer_state import CustomerState
 from agents.domain.drop_off import drop_off_alert, drop_off_id
 from agents.domain.failed_moment import failed_moment_id
 from agents.domain.journeys import expire_journeys
@@ -87,7 +89,7 @@ def run_story(story: dict[str, Any]) -> list[dict[str, Any]]:
                     alerts.append(status_alert(story["touchpoint"], t, f"e-{t.seq}", cfg, NOW))
                 at += 1.0 / story["per_s"]
     else:
-        states: dict[str, dict[str, Any]] = {}
+        states: dict[str, CustomerState] = {}
         for event in story["events"]:
             done = process_record(json.dumps(event).encode(), event["customer_id"].encode(),
                                   states.get, CFG, 65536, NOW)
@@ -97,11 +99,11 @@ def run_story(story: dict[str, Any]) -> list[dict[str, Any]]:
             alerts += [o.value for o in done.outputs]
         for customer_id, watermark in story.get("silence_checks", []):
             state = states[customer_id]
-            js, change = expire_journeys(state.get("journeys"), watermark, CFG.journeys)
+            js, change = expire_journeys(state.journeys, watermark, CFG.journeys)
             alerts += [drop_off_alert(customer_id, d, CFG.journeys,
                                       CFG.quality.failed_threshold, CFG.quality.red_quality,
                                       NOW) for d in change.dropped]
-            states[customer_id] = {**state, "journeys": js}
+            states[customer_id] = replace(state, journeys=js)
     for alert in alerts:
         validator(alert["schema"]).validate(alert)
     return alerts

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
 from agents.domain.circles import KINDS, VICIOUS, VIRTUOUS, CircleConfig, lifecycle_id
+from agents.domain.customer_state import decode_state, encode_state
 from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import process_record
 from schemas import schema_path
@@ -62,8 +63,8 @@ class Customer:
                 self.rejected.append(done.rejected[0])
                 continue
             if done.state is not None:
-                # what the table does: the state is serialized on every update
-                self.states[e["customer_id"]] = orjson.loads(orjson.dumps(done.state))
+                # what the table does: the state is encoded on every update
+                self.states[e["customer_id"]] = decode_state(encode_state(done.state))
             for out in done.outputs:
                 if out.kind in KINDS:
                     SCHEMAS[out.kind].validate(out.value)
@@ -73,7 +74,7 @@ class Customer:
         return new
 
     def score(self, cid: str = "c-1") -> float:
-        return self.states[cid]["score"]
+        return self.states[cid].score
 
 
 def steps(alerts: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
@@ -138,11 +139,11 @@ def test_duplicates_change_nothing() -> None:
     c.send(*events)
     assert steps(c.alerts) == [(VICIOUS, 1, "opened"), (VICIOUS, 1, "escalated"),
                                (VICIOUS, 1, "resolved")]
-    state = json.dumps(c.states, sort_keys=True)
+    state = {cid: encode_state(s) for cid, s in c.states.items()}
     first = list(c.alerts)
     again = c.send(*events[-10:], *events[:5])  # re-sent as they were, nothing new
     assert sorted(a["alert_id"] for a in again) == sorted(a["alert_id"] for a in first)
-    assert json.dumps(c.states, sort_keys=True) == state
+    assert {cid: encode_state(s) for cid, s in c.states.items()} == state
 
 
 def test_cooldown_holds_back_a_new_circle_after_a_recovery() -> None:
@@ -215,18 +216,18 @@ def test_late_events_count_in_event_time_and_too_late_ones_are_dead_lettered() -
     v = Customer()
     v.send(ev("ok", 100), *(delight(f"d{i}", 90 + i) for i in range(5)))
     assert v.alerts == []
-    assert v.states["c-1"]["c"].get("ds", []) == []
+    assert v.states["c-1"].circles.delights == []
 
 
 def test_circle_state_stays_bounded() -> None:
     c = Customer()
     c.send(*(fail(f"f{i}", i / 10) for i in range(500)))
-    circles = c.states["c-1"]["c"]
-    assert len(circles["vf"]) == CFG.circles.vicious_memory
-    assert circles["vo"]["chain"] == 500
+    circles = c.states["c-1"].circles
+    assert len(circles.chain) == CFG.circles.vicious_memory
+    assert circles.vicious.chain == 500
     c.send(*(delight(f"d{i}", 60 + i / 100) for i in range(500)))
-    assert len(c.states["c-1"]["c"]["ds"]) == CFG.circles.virtuous_moments
-    assert len(orjson.dumps(c.states["c-1"])) < 6000
+    assert len(c.states["c-1"].circles.delights) == CFG.circles.virtuous_moments
+    assert len(encode_state(c.states["c-1"])) < 6000
 
 
 # --- the out-of-order claim (docs/model.md, "Circles") --------------------------------

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from agents.domain.circles import VICIOUS, circle_id
+from agents.domain.customer_state import decode_state
 from tests.harness import (
     WorkerProcess,
     consume,
@@ -93,8 +94,8 @@ async def test_either_worker_answers_for_every_customer(
         records = await consume(kafka, changelog, timeout=10, idle=0)
         latest = {}
         for r in records:
-            latest[orjson.loads(r.key)] = (r.partition, orjson.loads(r.value))
-        if all(latest.get(c, (0, {}))[1].get("moments") == 3 for c in CUSTOMERS):
+            latest[orjson.loads(r.key)] = (r.partition, decode_state(r.value))
+        if all(c in latest and latest[c][1].moments == 3 for c in CUSTOMERS):
             break
         assert time.monotonic() < deadline, "events not all scored"
         await asyncio.sleep(1)
@@ -117,7 +118,7 @@ async def test_either_worker_answers_for_every_customer(
         owner = workers[partition_owner[latest[cid][0]]]
         assert body["served_by"] == owner.base_url, "answered by the partition's owner"
         assert body["customer_id"] == cid
-        assert body["score"] == pytest.approx(state["score"], abs=1e-6)
+        assert body["score"] == pytest.approx(state.score, abs=1e-6)
         assert body["moments"] == 3
         assert [m["event_id"] for m in body["recent_moments"]] == [
             f"{cid}-2", f"{cid}-1", f"{cid}-0"]
@@ -150,4 +151,4 @@ async def test_either_worker_answers_for_every_customer(
     await wait_for(lambda: a.get("/health")[0] == 200)
     for cid in CUSTOMERS:
         status, body = get_json(a, f"/customers/{cid}")
-        assert status == 200 and body["score"] == pytest.approx(latest[cid][1]["score"])
+        assert status == 200 and body["score"] == pytest.approx(latest[cid][1].score)

@@ -8,6 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from agents.domain.customer_moments import RejectedMoment, record_moment
+from agents.domain.customer_state import CustomerState
 from agents.domain.failed_moment import failed_moment_alert, failed_moment_id
 from agents.domain.model_config import ModelConfig
 from schemas import schema_path
@@ -24,7 +25,7 @@ def event(eid: str, at: str = "2026-05-28T20:00:00Z", **signals: object) -> dict
             "touchpoint": "checkout.payment", "channel": "web", **(signals or {"csat": 5})}
 
 
-def play(*events: dict, state: dict | None = None):
+def play(*events: dict, state: CustomerState | None = None):
     results = []
     for e in events:
         state, result = record_moment(state, e, validate_event(e), CFG, NOW)
@@ -37,7 +38,7 @@ def test_a_failed_moment_takes_lambda_times_its_value_and_is_alerted() -> None:
     assert not good.failed and good.score_after == pytest.approx(0.5)
     assert bad.failed and bad.score_before == pytest.approx(0.5)
     assert bad.score_after == pytest.approx(0.5 - 12.0)
-    assert state["moments"] == 2 and state["failures"] == 1
+    assert state.moments == 2 and state.failures == 1
 
     alert = failed_moment_alert(event("e2", csat=1), bad, CFG, NOW)
     ALERT_SCHEMA.validate(alert)
@@ -83,13 +84,13 @@ def test_a_late_event_within_the_bound_counts() -> None:
     state, (_, late) = play(event("e1", at="2026-05-28T20:00:00Z"),
                             event("e0", at="2026-05-27T20:00:00Z", csat=1))
     assert late.late and late.failed
-    assert state["at"] == validate_event(event("e1"))
+    assert state.at == validate_event(event("e1"))
 
 
 def test_state_stays_bounded() -> None:
     state = None
     for i in range(500):
         state, _ = play(event(f"e{i}"), state=state)
-    assert len(state["seen"]) == CFG.dedupe_window
-    assert len(state["recent"]) == CFG.recent_moments
-    assert state["moments"] == 500
+    assert len(state.seen) == CFG.dedupe_window
+    assert len(state.recent) == CFG.recent_moments
+    assert state.moments == 500

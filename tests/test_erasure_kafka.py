@@ -22,7 +22,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from jsonschema import Draft202012Validator, FormatChecker
 
-from agents.domain.circles import in_vicious_circle
+from agents.domain.customer_state import CustomerState, decode_state, in_vicious_circle
 from schemas import schema_path
 from tests.harness import (
     WorkerProcess,
@@ -88,8 +88,8 @@ async def latest(kafka: str, topic: str) -> dict[bytes, bytes]:
     return out
 
 
-async def scored(kafka: str, env: dict[str, str]) -> dict[str, dict[str, Any]]:
-    return {orjson.loads(k): orjson.loads(v)
+async def scored(kafka: str, env: dict[str, str]) -> dict[str, CustomerState]:
+    return {orjson.loads(k): decode_state(v)
             for k, v in (await latest(kafka, changelog(env, "customer-state"))).items() if v}
 
 
@@ -151,7 +151,7 @@ async def test_an_erased_customer_is_gone_and_nobody_else_changed(
 
         async def victim_scored() -> bool:
             st = (await scored(kafka, env)).get(VICTIM)
-            return st is not None and st["moments"] == 3
+            return st is not None and st.moments == 3
         await wait_until(victim_scored, "the customer's three moments scored")
         status, body = get_json(first, f"/customers/{VICTIM}")
         assert status == 200 and [c["kind"] for c in body["open_circles"]] == ["vicious-circle"]
@@ -197,9 +197,9 @@ async def test_an_erased_customer_is_gone_and_nobody_else_changed(
 
         others = len(phase1) + len(phase2)
 
-        async def others_scored() -> dict[str, dict[str, Any]] | None:
+        async def others_scored() -> dict[str, CustomerState] | None:
             table = await scored(kafka, env)
-            done = sum(st["moments"] for c, st in table.items() if c != VICTIM) == others
+            done = sum(st.moments for c, st in table.items() if c != VICTIM) == others
             return table if done else None
         table = await wait_until(others_scored, "the other customers' moments scored")
         assert VICTIM not in table
@@ -218,7 +218,7 @@ async def test_an_erased_customer_is_gone_and_nobody_else_changed(
         assert get_json(restored, f"/customers/{VICTIM}")[0] == 404
         for cid in OTHERS:
             status, body = get_json(restored, f"/customers/{cid}")
-            assert status == 200 and body["score"] == pytest.approx(table[cid]["score"])
+            assert status == 200 and body["score"] == pytest.approx(table[cid].score)
         # a later event of the customer: dead-lettered as erased, nothing of it copied
         later = ev("ev-9b0", VICTIM, 200, outcome="delight", journey_id="claim-2")
         await produce(kafka, topic, [event_record(later)])
@@ -274,9 +274,9 @@ async def test_an_erased_customer_is_gone_and_nobody_else_changed(
             orjson.loads, (tmp_path / "scores.jsonl").read_bytes().splitlines())}
         assert set(scores) == set(OTHERS) and len(offline) > 10
         for cid in OTHERS:
-            assert table[cid]["score"] == pytest.approx(scores[cid]["score"], rel=1e-12,
+            assert table[cid].score == pytest.approx(scores[cid]["score"], rel=1e-12,
                                                          abs=1e-12), cid
-            assert table[cid]["moments"] == scores[cid]["moments"]
+            assert table[cid].moments == scores[cid]["moments"]
         streamed = await alerts_of_others(kafka, env)
         assert set(streamed) == set(offline)
         for alert_id, a in offline.items():

@@ -13,6 +13,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agents.domain.customer_state import decode_state, encode_state
 from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import process_record
 from tests.hostile import Case, hostile_records
@@ -58,7 +59,7 @@ def test_no_sequence_of_records_raises(records: list[tuple[dict[str, Any], bool]
         if done.rejected is not None:
             assert done.rejected[0] in REASONS and done.rejected[1], done.rejected
         if done.state is not None:
-            states[e["customer_id"]] = orjson.loads(orjson.dumps(done.state))
+            states[e["customer_id"]] = decode_state(encode_state(done.state))
 
 
 @settings(max_examples=300, deadline=None)

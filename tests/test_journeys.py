@@ -11,16 +11,18 @@ from typing import Any
 import jsonschema
 import orjson
 import pytest
+from msgspec.structs import replace
 
 from agents.domain.attribution import BlameConfig
+from agents.domain.customer_state import CustomerState
 from agents.domain.drop_off import drop_off_alert, drop_off_id
 from agents.domain.journeys import (
     COMPLETED,
     DROPPED,
     EVICTED,
-    KEY,
     OPEN,
     JourneyConfig,
+    Journeys,
     earliest_deadline,
     expire_journeys,
     journey_status,
@@ -59,7 +61,7 @@ class Run:
 
     def __init__(self, cfg: ModelConfig = CFG) -> None:
         self.cfg = cfg
-        self.store: dict[str, dict[str, Any]] = {}
+        self.store: dict[str, CustomerState] = {}
         self.alerts: list[dict[str, Any]] = []
 
     def send(self, *events: dict[str, Any]) -> Run:
@@ -72,8 +74,8 @@ class Run:
             self.alerts += [o.value for o in done.outputs if o.kind == "drop-off"]
         return self
 
-    def journeys(self, cid: str = "c1") -> dict[str, Any] | None:
-        return self.store[cid].get(KEY)
+    def journeys(self, cid: str = "c1") -> Journeys | None:
+        return self.store[cid].journeys
 
 
 def test_a_journey_keeps_its_moments_in_order_with_their_quality() -> None:
@@ -81,10 +83,10 @@ def test_a_journey_keeps_its_moments_in_order_with_their_quality() -> None:
                    ev("e2", "web.product-page", 1))  # out of order: slotted in by event time
     js = r.journeys()
     assert journey_status(js, "j1") == OPEN
-    moments = js["open"]["j1"][4]
-    assert [m[0] for m in moments] == ["e1", "e2", "e3"]
-    assert [m[4] for m in moments] == [0, 1, 2]  # steps renumbered
-    assert moments[2][3] == pytest.approx(-1.0)
+    moments = js.open["j1"].moments
+    assert [m.event_id for m in moments] == ["e1", "e2", "e3"]
+    assert [m.step for m in moments] == [0, 1, 2]  # steps renumbered
+    assert moments[2].quality == pytest.approx(-1.0)
     assert r.alerts == []
 
 
@@ -93,7 +95,7 @@ def test_completed_by_an_end_touchpoint_or_an_end_marker_and_then_forgotten() ->
                    ev("f1", "support.faq", 0, jid="j2"),
                    ev("f2", "support.chat", 1, jid="j2", attributes={"journey_end": True}))
     js = r.journeys()
-    assert js["open"] == {}
+    assert js.open == {}
     assert journey_status(js, "j1") == COMPLETED and journey_status(js, "j2") == COMPLETED
     # a straggler of a completed journey does not open it again
     r.send(ev("e0", "web.search", 4))
@@ -119,7 +121,7 @@ def test_abandoned_names_the_upstream_failure_not_the_place_of_leaving() -> None
     assert sum(alert["blame_by_touchpoint"].values()) == pytest.approx(1.0, abs=1e-5)
     assert alert["severity"] == "red"  # the product-page failure was at q = −1
     assert alert["evidence"]["event_ids"] == ["e2", "e3", "e4"]
-    assert journey_status(r.journeys(), "j1") == DROPPED and r.journeys()["open"] == {}
+    assert journey_status(r.journeys(), "j1") == DROPPED and r.journeys().open == {}
 
 
 def test_no_upstream_failure_blames_the_drop_off_point() -> None:
@@ -172,17 +174,17 @@ def test_the_silence_check_drops_the_journey_and_sends_the_drop_off_of_the_event
     assert quiet.journeys.open_count == 1
     checked = process_silence_check(state, "c1", last + 600.0, CFG, NOW)
     [out] = checked.outputs
-    _, change = expire_journeys(state[KEY], last + 600.0, CFG.journeys)
+    _, change = expire_journeys(state.journeys, last + 600.0, CFG.journeys)
     assert out.kind == "drop-off" and out.key == "c1"
     assert out.value == drop_off_alert("c1", change.dropped[0], CFG.journeys,
                                        CFG.quality.failed_threshold, CFG.quality.red_quality,
                                        NOW)
     jsonschema.validate(out.value, SCHEMA)
     assert checked.state is not None and checked.journeys.closed == [DROPPED]
-    assert journey_status(checked.state[KEY], "j1") == DROPPED
-    assert {k: v for k, v in checked.state.items() if k != KEY} == \
-        {k: v for k, v in state.items() if k != KEY}  # only the journeys changed
-    assert r.store["c1"] is state and journey_status(state[KEY], "j1") == OPEN  # not modified
+    assert journey_status(checked.state.journeys, "j1") == DROPPED
+    assert replace(checked.state, journeys=None) == \
+        replace(state, journeys=None)  # only the journeys changed
+    assert r.store["c1"] is state and journey_status(state.journeys, "j1") == OPEN  # unchanged
     again = process_silence_check(checked.state, "c1", last + 600.0, CFG, NOW)
     assert [o.value for o in again.outputs] == [out.value]  # read again: the same alert
     nobody = process_silence_check(None, "c9", last + 600.0, CFG, NOW)
@@ -202,12 +204,12 @@ def test_the_customers_own_later_event_drops_their_silent_journey() -> None:
 def test_bounded_state_keeps_failures_and_evicts_the_least_recent_journey() -> None:
     r = Run().send(ev("e1", "a.one", 0, outcome="failure"), ev("e2", "a.two", 1),
                    ev("e3", "a.three", 2), ev("e4", "a.four", 3), ev("e5", "a.five", 4))
-    kept = [m[0] for m in r.journeys()["open"]["j1"][4]]
+    kept = [m.event_id for m in r.journeys().open["j1"].moments]
     assert kept == ["e1", "e3", "e4", "e5"]  # the failure stays; the oldest success goes
-    assert r.journeys()["open"]["j1"][3] == 5  # steps still counted
+    assert r.journeys().open["j1"].steps == 5  # steps still counted
     r.send(ev("x1", "b.one", 5, jid="j2"), ev("y1", "c.one", 6, jid="j3"))
     js = r.journeys()
-    assert set(js["open"]) == {"j2", "j3"} and journey_status(js, "j1") == EVICTED
+    assert set(js.open) == {"j2", "j3"} and journey_status(js, "j1") == EVICTED
 
 
 def test_duplicates_and_events_without_a_journey_change_nothing() -> None:
@@ -215,7 +217,7 @@ def test_duplicates_and_events_without_a_journey_change_nothing() -> None:
     before = r.journeys()
     r.send(ev("e2", "web.product-page", 1), ev("n1", "web.home", 2, jid=None))
     assert r.journeys() == before
-    assert Run().send(ev("n1", "web.home", 0, cid="c2", jid=None)).store["c2"].get(KEY) is None
+    assert Run().send(ev("n1", "web.home", 0, cid="c2", jid=None)).store["c2"].journeys is None
 
 
 def test_blame_half_life_is_configurable() -> None:

@@ -96,10 +96,10 @@ async def test_failed_moments_alert_scores_match_and_bad_input_is_dead_lettered(
     state = await latest_by_key(kafka, f"{env['MOT_APP_ID']}-customer-state-changelog")
     alice = state["alice"]
     expected = (0.5 * decay - 12.0) * 2 ** (-86400 / HALF_LIFE) + 1.0
-    assert alice["score"] == pytest.approx(expected, abs=1e-9)
-    assert alice["moments"] == 3 and alice["failures"] == 1
+    assert alice.score == pytest.approx(expected, abs=1e-9)
+    assert alice.moments == 3 and alice.failures == 1
     bob = state["bob"]
-    assert bob["score"] == pytest.approx(-12.0 * 2 ** (-600 / HALF_LIFE) + (6 - 4) / 3, abs=1e-9)
+    assert bob.score == pytest.approx(-12.0 * 2 ** (-600 / HALF_LIFE) + (6 - 4) / 3, abs=1e-9)
 
     metrics = worker.metrics()
     assert metric_value(metrics, "mot_events_consumed_total") == len(good) + len(bad) + 1

@@ -203,7 +203,7 @@ def test_report_circles_agree_with_the_customers_final_states() -> None:
     report = builder.finish(states, top=1000)
     in_state = sorted(
         (cid, c["severity"]) for cid, st in states.items()
-        for c in open_circles(st.get("c"), cid) if c["kind"] == VICIOUS)
+        for c in open_circles(st.circles, cid) if c["kind"] == VICIOUS)
     assert in_state, "the sample should hold open vicious circles"
     assert [(c["customer_id"], c["severity"]) for c in report["vicious_circles"]["customers"]] \
         == in_state

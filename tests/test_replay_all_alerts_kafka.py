@@ -92,13 +92,13 @@ async def test_every_alert_kind_and_the_scores_agree_with_the_kafka_pipeline(
     table: dict[str, Any] = {}
     while time.monotonic() < deadline:
         table = await latest_by_key(kafka, changelog)
-        if sum(st["moments"] for st in table.values() if st) >= events:
+        if sum(st.moments for st in table.values() if st) >= events:
             break
         await asyncio.sleep(2)
     assert set(table) == set(scores), worker.log_tail()
     for cid, s in scores.items():
-        assert table[cid]["score"] == pytest.approx(s["score"], rel=1e-12, abs=1e-12), cid
-        assert table[cid]["moments"] == s["moments"]
+        assert table[cid].score == pytest.approx(s["score"], rel=1e-12, abs=1e-12), cid
+        assert table[cid].moments == s["moments"]
 
     streamed = ids_by_kind(await streamed_alerts(kafka, env))
     while streamed != offline and time.monotonic() < deadline:

@@ -113,13 +113,13 @@ async def test_replay_and_the_kafka_pipeline_give_the_same_alerts_and_scores(
     table: dict[str, Any] = {}
     while time.monotonic() < deadline:
         table = await latest_by_key(kafka, changelog)
-        if sum(st["moments"] for st in table.values() if st) >= 4000 + GENERATED:
+        if sum(st.moments for st in table.values() if st) >= 4000 + GENERATED:
             break
         await asyncio.sleep(2)
     assert set(table) == set(scores), worker.log_tail()
     for cid, s in scores.items():
-        assert table[cid]["score"] == pytest.approx(s["score"], rel=1e-12, abs=1e-12), cid
-        assert table[cid]["moments"] == s["moments"]
+        assert table[cid].score == pytest.approx(s["score"], rel=1e-12, abs=1e-12), cid
+        assert table[cid].moments == s["moments"]
 
     expected: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in PREDICTED}
     for a in offline:

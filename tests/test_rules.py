@@ -167,7 +167,7 @@ def test_a_change_of_rules_carries_scores_and_open_circles_on_without_recomputat
     opened = run(RuleBook(BASE), [event(f"f{i}", T0 - 3600 + i * 60, csat=1) for i in range(3)],
                  states)
     assert [a["lifecycle"] for a in opened if a["kind"] == "vicious-circle"] == ["opened"]
-    score, circle = states["c-1"]["score"], states["c-1"]["c"]
+    score, circle = states["c-1"].score, states["c-1"].circles
     # λ halves and the circle rules change from T0 on: nothing already counted moves.
     v2 = parse_rules({"version": "v2", "effective_from": "2026-06-01T08:00:00Z",
                       "recovery_ratio": 6, "vicious_failures": 5, "vicious_red_failures": 6},
@@ -177,10 +177,10 @@ def test_a_change_of_rules_carries_scores_and_open_circles_on_without_recomputat
     # the next failed moment: the old score decays on and the new λ weighs only this one
     from agents.domain.running_score import apply_moment
 
-    at = states["c-1"]["at"]
+    at = states["c-1"].at
     out = run(book, [event("f9", T0 + 60, csat=1)], states)
     expected, _ = apply_moment(score, at, -1.0, 1.0, T0 + 60, v2.config.score)
-    assert states["c-1"]["score"] == pytest.approx(expected)
+    assert states["c-1"].score == pytest.approx(expected)
     failed = next(a for a in out if a["kind"] == "failed-moment")
     # the score before it is the one the old λ built (3 × −12, barely decayed), not a
     # recomputation of those failures under the new λ (3 × −6)
@@ -188,7 +188,7 @@ def test_a_change_of_rules_carries_scores_and_open_circles_on_without_recomputat
     # the circle opened under the old rules is still open (no re-judging under the new
     # opening length), and its chain goes on: the fourth failure is not a new circle
     assert not [a for a in out if a["kind"] == "vicious-circle" and a["lifecycle"] == "opened"]
-    assert states["c-1"]["c"]["vo"]["n"] == circle["vo"]["n"]
+    assert states["c-1"].circles.vicious.number == circle.vicious.number
 
 
 def test_a_worker_learns_a_version_refuses_an_invalid_one_and_keeps_its_rules() -> None:

@@ -9,15 +9,14 @@ import random
 from typing import Any
 
 import orjson
+from msgspec.structs import replace
 
 from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import process_record
 from agents.domain.touchpoint_status import (
-    APPLIED,
-    COUNTED,
-    KEPT,
     MAX_KEPT_TRANSITIONS,
     StatusConfig,
+    TouchpointState,
     judge_batch,
     status_alert,
 )
@@ -43,7 +42,7 @@ def stream(n: int, partitions: int = 2, seed: int = 5) -> list[Obs]:
     return out
 
 
-def run(batches: list[list[Obs]]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+def run(batches: list[list[Obs]]) -> tuple[TouchpointState | None, list[dict[str, Any]]]:
     """Judge ``batches`` in order; the state and every alert sent (detected_at fixed)."""
     st = None
     sent = []
@@ -54,16 +53,16 @@ def run(batches: list[list[Obs]]) -> tuple[dict[str, Any] | None, list[dict[str,
     return st, sent
 
 
-def judged_view(st: dict[str, Any] | None) -> dict[str, Any]:
+def judged_view(st: TouchpointState | None) -> TouchpointState:
     """The state without the bookkeeping of positions and kept transitions."""
     assert st is not None
-    return {k: v for k, v in st.items() if k not in (APPLIED, KEPT)}
+    return replace(st, applied={}, kept=[])
 
 
 def test_each_moment_once_gives_transitions_and_counts_them_all() -> None:
     obs = stream(4000)
     st, sent = run([obs[i:i + 37] for i in range(0, len(obs), 37)])
-    assert st is not None and st[COUNTED] == len(obs)
+    assert st is not None and st.counted == len(obs)
     assert [a["transition"] for a in sent] == list(range(1, len(sent) + 1))
     assert len(sent) >= 2, "the burst changes the status and the calm brings it back"
 
@@ -133,18 +132,18 @@ def test_a_duplicate_that_caused_a_transition_yields_it_again() -> None:
 def test_moments_without_a_position_always_count() -> None:
     obs = [(T0 + i, False, f"e-{i}", -1, -1) for i in range(10)]
     st, _ = run([obs, obs])
-    assert st is not None and st[COUNTED] == 20
+    assert st is not None and st.counted == 20
 
 
 def test_the_transitions_kept_for_re_sending_are_bounded() -> None:
-    st: dict[str, Any] | None = None
+    st: TouchpointState | None = None
     for n in range(6):  # the burst six times over, each after a calm
         st = judge_batch(st, [(at + n * 4000, failed, f"{eid}-{n}", p, o + n * 100_000)
                               for at, failed, eid, p, o in stream(3000)], CFG).state
-    assert st is not None and st["seq"] > MAX_KEPT_TRANSITIONS
-    assert len(st[KEPT]) == MAX_KEPT_TRANSITIONS
-    assert [k[5] for k in st[KEPT]] == list(range(st["seq"] - MAX_KEPT_TRANSITIONS + 1,
-                                                  st["seq"] + 1))
+    assert st is not None and st.transitions > MAX_KEPT_TRANSITIONS
+    assert len(st.kept) == MAX_KEPT_TRANSITIONS
+    assert [k.seq for k in st.kept] == list(range(st.transitions - MAX_KEPT_TRANSITIONS + 1,
+                                                  st.transitions + 1))
 
 
 MODEL = ModelConfig()

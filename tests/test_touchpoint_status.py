@@ -57,7 +57,7 @@ def feed(st: dict[str, Any] | None, start: float, seconds: int, rate: float,
 
 def test_not_judged_until_window_and_baseline_have_enough_moments() -> None:
     st, ts = feed(None, T0, 5, 0.9)  # terrible, but nothing to compare with yet
-    assert ts == [] and st["s"] == GREEN and not figures(st, CFG).judged
+    assert ts == [] and st.status == GREEN and not figures(st, CFG).judged
 
 
 def test_a_jump_goes_amber_then_red_and_back_to_green_each_once() -> None:

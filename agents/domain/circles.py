@@ -7,8 +7,8 @@ is back at or above the threshold. A **virtuous circle** opens when delight repe
 (≥ V consecutive delights in event time and no failure in the quiet period before the
 newest of them) and ends at the next failed moment.
 
-The state the rules need lives in the customer's state dict under ``"c"`` (one table
-value, serialized on every update), so it is small and bounded: the failure times of
+The state the rules need (:class:`CircleState`) is part of the customer's state (one
+table value, encoded on every update), so it is small and bounded: the failure times of
 the current chain (at most ``vicious_memory``, none older than W + the lateness bound),
 the newest V delights, a few event times and counters. No timers: every decision is
 taken when an event arrives, on event time, so the stream and an offline replay of the
@@ -20,8 +20,8 @@ lifecycle)``. Reordering the failures of a chain (or the good moments that end i
 yields the same ids; see the README's out-of-order policy for the exact claim.
 
 :func:`update_circles` (the rules :func:`vicious_circle` and :func:`virtuous_circle`)
-returns each transition as a compact *lifecycle record* (a list:
-everything in the alert that the causing event does not carry) and
+returns each transition as a compact *lifecycle record* (:class:`ViciousRecord`,
+:class:`VirtuousRecord`: everything in the alert that the causing event does not carry) and
 :func:`lifecycle_alert` renders it with that event. The customer's state keeps the
 records of its last transitions, so a duplicate of the causing event re-sends the very
 same alerts (``agents.domain.moment_processor``).
@@ -33,6 +33,9 @@ from bisect import insort
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import Struct
+from msgspec.structs import replace
+
 from agents.domain.alert_ids import alert_id
 from agents.domain.timestamps import iso
 from agents.domain.tunables import DAY, ENV_VERSION, HOUR, default
@@ -43,10 +46,6 @@ VICIOUS_SCHEMA = "mot.alert.vicious-circle/v1"
 VIRTUOUS_SCHEMA = "mot.alert.virtuous-circle/v1"
 KINDS = (VICIOUS, VIRTUOUS)
 
-# Positions in a failure-memory entry (a list, to keep the serialized state small):
-# event time, event id, and for a failed recovery attempt the id of the moment it tried
-# to repair (else 0).
-F_AT, F_EVENT_ID, F_RECOVERY_OF = range(3)
 MAX_RECOVERIES = 8  # successful recovery attempts remembered per open circle, as evidence
 
 
@@ -99,36 +98,110 @@ class CircleMoment:
         return self.event.get("recovery_of")
 
 
-# The circle state, under ``"c"`` in the customer's state (keys are short: it is
-# serialized on every update):
-#   lf  event time of the customer's latest failed moment (the virtuous quiet period)
-#   vf  failure memory of the current chain, sorted (entries: F_AT, F_EVENT_ID, ...)
-#   vo  the open vicious circle: n, at (opened), chain, red (0/1), rec (recoveries)
-#   vn  vicious circles opened so far;  vr  last failure of the last resolved one
-#   ds  the newest delights [event time, event id];  nd  latest other moment's time
-#   wo  the open virtuous circle: n, at;  wn  virtuous circles opened so far
+# The circle state: part of the customer's state (a table value, encoded as MessagePack
+# arrays on every update, see :mod:`agents.domain.customer_state`). Event ids are kept
+# where an alert lists them as evidence.
+
+
+class ChainFailure(Struct, array_like=True, gc=False, order=True):
+    """A failed moment of the current chain; sorted by event time, then id."""
+
+    at: float
+    event_id: str
+    recovery_of: str = ""  # the moment a failed recovery attempt tried to repair, else ""
+
+
+class Recovery(Struct, array_like=True, gc=False):
+    """A recovery attempt: the attempt's event id and the failed moment it was about."""
+
+    event_id: str
+    recovery_of: str
+
+
+class Delight(Struct, array_like=True, gc=False, order=True):
+    at: float
+    event_id: str
+
+
+class OpenVicious(Struct, array_like=True, gc=False):
+    number: int  # the customer's n-th vicious circle
+    opened_at: float
+    chain: int  # failures in its chain so far
+    red: bool = False
+    recoveries: list[Recovery] = []  # successful recovery attempts, newest last
+
+
+class OpenVirtuous(Struct, array_like=True, gc=False):
+    number: int
+    opened_at: float
+
+
+class CircleState(Struct, array_like=True, gc=False):
+    """What the circle rules remember of a customer."""
+
+    last_failure_at: float | None = None  # latest failed moment (the virtuous quiet period)
+    chain: list[ChainFailure] = []  # the current chain's failures, sorted
+    vicious: OpenVicious | None = None
+    vicious_opened: int = 0
+    last_resolved_failure_at: float | None = None  # last failure of the last resolved one
+    delights: list[Delight] = []  # the newest delights, sorted
+    latest_other_at: float | None = None  # latest moment that was no delight
+    virtuous: OpenVirtuous | None = None
+    virtuous_opened: int = 0
+
+
+class Resolution(Struct, array_like=True, gc=False):
+    resolved_at: float
+    cooldown_until: float
+    recoveries: list[Recovery]
+
+
+class ViciousRecord(Struct, tag="v", array_like=True, gc=False):
+    """A vicious circle's transition: everything its alert holds that the causing event
+    does not carry (:func:`lifecycle_alert`)."""
+
+    lifecycle: str
+    number: int
+    opened_at: float
+    chain: int
+    red: bool
+    score: float  # rounded as in the alert
+    evidence: list[str]
+    failed_recovery: Recovery | None = None  # ``escalated`` by a failed recovery attempt
+    resolution: Resolution | None = None  # ``resolved``
+
+
+class VirtuousRecord(Struct, tag="w", array_like=True, gc=False):
+    lifecycle: str
+    number: int
+    opened_at: float
+    evidence: list[str]
+    ended_at: float | None = None  # ``ended``
+
+
+LifecycleRecord = ViciousRecord | VirtuousRecord
 
 
 def update_circles(
-    prev: dict[str, Any] | None,
+    prev: CircleState | None,
     moment: CircleMoment,
     cfg: CircleConfig,
     max_lateness_s: float,
-) -> tuple[dict[str, Any], list[list[Any]]]:
+) -> tuple[CircleState, list[LifecycleRecord]]:
     """Apply one moment to the circle state ``prev`` (not modified): the new state and the
     lifecycle records, in order (:func:`lifecycle_alert` makes them alerts)."""
-    c: dict[str, Any] = dict(prev) if prev else {}
+    c = replace(prev) if prev is not None else CircleState()
     if moment.failed:
-        lf = c.get("lf")
+        lf = c.last_failure_at
         if lf is None or moment.occurred_at > lf:
-            c["lf"] = moment.occurred_at
+            c.last_failure_at = moment.occurred_at
     records = vicious_circle(c, moment, cfg, max_lateness_s)
     records.extend(virtuous_circle(c, moment, cfg))
     return c, records
 
 
-def vicious_circle(c: dict[str, Any], m: CircleMoment, cfg: CircleConfig,
-                   max_lateness_s: float) -> list[list[Any]]:
+def vicious_circle(c: CircleState, m: CircleMoment, cfg: CircleConfig,
+                   max_lateness_s: float) -> list[LifecycleRecord]:
     """DOMAIN.md "vicious-circle": failed moments beget failed moments.
 
     It opens when ``vicious_failures`` (3) failures fall within ``vicious_window_s``
@@ -136,195 +209,181 @@ def vicious_circle(c: dict[str, Any], m: CircleMoment, cfg: CircleConfig,
     escalates amber → red once (the chain reaches ``vicious_red_failures``, or a recovery
     attempt fails), and resolves when the score is back at the threshold. Opened once,
     not re-sent per failure: each transition is one lifecycle record. Updates ``c`` in
-    place; returns the records.
+    place (its nested values are replaced, never changed); returns the records.
     """
-    out: list[list[Any]] = []
+    out: list[LifecycleRecord] = []
     if m.failed:
         memory = _remember_failure(c, m, cfg, max_lateness_s)
         if memory is not None:
-            if c.get("vo") is None:
+            if c.vicious is None:
                 out.extend(_open_vicious(c, m, memory, cfg))
             else:
                 out.extend(_grow_vicious(c, m, memory, cfg))
-    if c.get("vo") is not None:
+    if c.vicious is not None:
         out.extend(_recover_vicious(c, m, cfg))
     return out
 
 
-def _remember_failure(c: dict[str, Any], m: CircleMoment, cfg: CircleConfig,
-                      max_lateness_s: float) -> list[list[Any]] | None:
+def _remember_failure(c: CircleState, m: CircleMoment, cfg: CircleConfig,
+                      max_lateness_s: float) -> list[ChainFailure] | None:
     """Add the failure to the chain's memory (bounded in size and in event time); None
     when it is older than the last resolved circle's chain (it belonged to that one)."""
-    previous_end = c.get("vr")
+    previous_end = c.last_resolved_failure_at
     if previous_end is not None and m.occurred_at <= previous_end:
         return None
     horizon = m.at - max_lateness_s - cfg.vicious_window_s
-    memory = [f for f in c.get("vf", ()) if f[F_AT] >= horizon]
-    insort(memory, [m.occurred_at, m.event_id, m.recovery_of or 0])
+    memory = [f for f in c.chain if f.at >= horizon]
+    insort(memory, ChainFailure(m.occurred_at, m.event_id, m.recovery_of or ""))
     if len(memory) > cfg.vicious_memory:
         memory = memory[len(memory) - cfg.vicious_memory:]
-    c["vf"] = memory
+    c.chain = memory
     return memory
 
 
-def _open_vicious(c: dict[str, Any], m: CircleMoment, memory: list[list[Any]],
-                  cfg: CircleConfig) -> list[list[Any]]:
+def _open_vicious(c: CircleState, m: CircleMoment, memory: list[ChainFailure],
+                  cfg: CircleConfig) -> list[LifecycleRecord]:
     """Open a circle when the chain holds, the score is below the threshold and the last
     circle's cooldown is over; red at once if the chain is long or a recovery failed."""
-    previous_end = c.get("vr")
+    previous_end = c.last_resolved_failure_at
     if not (
         m.score < cfg.vicious_score_threshold
         and (previous_end is None
-             or memory[-1][F_AT] >= previous_end + cfg.vicious_cooldown_s)
-        and has_chain([f[F_AT] for f in memory], cfg.vicious_failures, cfg.vicious_window_s)
+             or memory[-1].at >= previous_end + cfg.vicious_cooldown_s)
+        and has_chain([f.at for f in memory], cfg.vicious_failures, cfg.vicious_window_s)
     ):
         return []
-    n = c.get("vn", 0) + 1
-    vo = {"n": n, "at": m.at, "chain": len(memory), "red": 0}
-    c["vn"] = n
-    c["vo"] = vo
-    out = [_vicious(m.event, vo, memory, "opened", m.score)]
+    n = c.vicious_opened + 1
+    vo = OpenVicious(n, m.at, len(memory))
+    c.vicious_opened = n
+    c.vicious = vo
+    out: list[LifecycleRecord] = [_vicious(m.event, vo, memory, "opened", m.score)]
     failed_recovery = next(
-        ((f[F_EVENT_ID], f[F_RECOVERY_OF]) for f in memory if f[F_RECOVERY_OF]), None)
-    if failed_recovery or vo["chain"] >= cfg.vicious_red_failures:
-        vo["red"] = 1
+        (Recovery(f.event_id, f.recovery_of) for f in memory if f.recovery_of), None)
+    if failed_recovery or vo.chain >= cfg.vicious_red_failures:
+        vo.red = True
         out.append(_vicious(m.event, vo, memory, "escalated", m.score,
                             recovery=failed_recovery))
     return out
 
 
-def _grow_vicious(c: dict[str, Any], m: CircleMoment, memory: list[list[Any]],
-                  cfg: CircleConfig) -> list[list[Any]]:
+def _grow_vicious(c: CircleState, m: CircleMoment, memory: list[ChainFailure],
+                  cfg: CircleConfig) -> list[LifecycleRecord]:
     """One more failure in the open circle: red once it is long or a recovery failed."""
-    vo = c["vo"] = {**c["vo"], "chain": c["vo"]["chain"] + 1}
+    assert c.vicious is not None
+    vo = c.vicious = replace(c.vicious, chain=c.vicious.chain + 1)
     recovery_of = m.recovery_of
-    if vo["red"] or not (recovery_of or vo["chain"] >= cfg.vicious_red_failures):
+    if vo.red or not (recovery_of or vo.chain >= cfg.vicious_red_failures):
         return []
-    vo["red"] = 1
+    vo.red = True
     return [_vicious(m.event, vo, memory, "escalated", m.score,
-                     recovery=(m.event_id, recovery_of) if recovery_of else None)]
+                     recovery=Recovery(m.event_id, recovery_of) if recovery_of else None)]
 
 
-def _recover_vicious(c: dict[str, Any], m: CircleMoment, cfg: CircleConfig
-                     ) -> list[list[Any]]:
+def _recover_vicious(c: CircleState, m: CircleMoment, cfg: CircleConfig
+                     ) -> list[LifecycleRecord]:
     """A good recovery attempt is kept as evidence; a score back at the threshold
     resolves the circle."""
-    vo = c["vo"]
+    vo = c.vicious
+    assert vo is not None
     if m.recovery_of and not m.failed:
-        vo = c["vo"] = {**vo, "rec": [*vo.get("rec", ())[1 - MAX_RECOVERIES:],
-                                      [m.event_id, m.recovery_of]]}
+        vo = c.vicious = replace(vo, recoveries=[*vo.recoveries[1 - MAX_RECOVERIES:],
+                                                 Recovery(m.event_id, m.recovery_of)])
     if m.score < cfg.vicious_score_threshold:
         return []
     # The chain is over: its failures never count again, and the cooldown runs from its
     # last failure (event time, so it does not depend on which good moment happened to
     # tip the score).
-    chain = c.get("vf") or [[vo["at"]]]
-    last_failure = chain[-1][F_AT]
-    del c["vo"]
-    c["vr"] = last_failure
-    c.pop("vf", None)
+    last_failure = c.chain[-1].at if c.chain else vo.opened_at
+    c.vicious = None
+    c.last_resolved_failure_at = last_failure
+    c.chain = []
     return [_vicious(m.event, vo, [], "resolved", m.score, resolved_at=m.at,
                      cooldown_until=last_failure + cfg.vicious_cooldown_s)]
 
 
-def virtuous_circle(c: dict[str, Any], m: CircleMoment, cfg: CircleConfig
-                    ) -> list[list[Any]]:
+def virtuous_circle(c: CircleState, m: CircleMoment, cfg: CircleConfig
+                    ) -> list[LifecycleRecord]:
     """DOMAIN.md "virtuous-circle": moments that exceed expectation beget more of the same.
 
     It opens at ``virtuous_moments`` (5) consecutive delights in event time (q ≥ +0.6)
     with no failure in ``virtuous_quiet_s`` (30 days) before the newest of them, and
-    ends at the next failed moment. Reads the latest failure time ``lf`` that
+    ends at the next failed moment. Reads the latest failure time that
     :func:`update_circles` keeps; updates ``c`` in place; returns the records.
     """
     t = m.occurred_at
-    nd = c.get("nd")
+    nd = c.latest_other_at
     if m.delight:
         if nd is None or t > nd:  # a delight older than the latest other moment is no streak
-            streak = [*c.get("ds", ())]
-            insort(streak, [t, m.event_id])
-            c["ds"] = streak[-cfg.virtuous_moments:]
+            streak = [*c.delights]
+            insort(streak, Delight(t, m.event_id))
+            c.delights = streak[-cfg.virtuous_moments:]
     elif nd is None or t > nd:
-        c["nd"] = t
-        if c.get("ds"):
-            c["ds"] = [d for d in c["ds"] if d[0] > t]
-    wo = c.get("wo")
+        c.latest_other_at = t
+        if c.delights:
+            c.delights = [d for d in c.delights if d.at > t]
+    wo = c.virtuous
     if wo is not None and m.failed:
-        del c["wo"]
+        c.virtuous = None
         return [_virtuous(wo, [m.event_id], "ended", ended_at=m.at)]
     if wo is None and m.delight:
-        streak = c.get("ds", [])
-        lf = c.get("lf")
+        streak = c.delights
+        lf = c.last_failure_at
         if len(streak) >= cfg.virtuous_moments and (
-            lf is None or streak[-1][0] - lf >= cfg.virtuous_quiet_s
+            lf is None or streak[-1].at - lf >= cfg.virtuous_quiet_s
         ):
-            n = c.get("wn", 0) + 1
-            wo = c["wo"] = {"n": n, "at": m.at}
-            c["wn"] = n
-            return [_virtuous(wo, [d[1] for d in streak], "opened")]
+            n = c.virtuous_opened + 1
+            wo = c.virtuous = OpenVirtuous(n, m.at)
+            c.virtuous_opened = n
+            return [_virtuous(wo, [d.event_id for d in streak], "opened")]
     return []
-
-
-# A lifecycle record (a list, to keep the state small): the kind's code, the lifecycle,
-# the circle's number, when it opened, then per kind
-#   vicious:  chain length, red (0/1), score (rounded as in the alert), evidence, and
-#             for ``escalated`` the failed recovery ([event id, recovery_of]) or 0, for
-#             ``resolved`` [resolved_at, cooldown_until, recoveries];
-#   virtuous: evidence, and for ``ended`` ended_at.
-L_KIND, L_LIFECYCLE, L_N, L_OPENED_AT = range(4)
-V_CHAIN, V_RED, V_SCORE, V_EVIDENCE, V_EXTRA = range(4, 9)
-W_EVIDENCE, W_ENDED_AT = range(4, 6)
-CODES = {"v": VICIOUS, "w": VIRTUOUS}
 
 
 def _vicious(
     event: dict[str, Any],
-    vo: dict[str, Any],
-    memory: list[list[Any]],
+    vo: OpenVicious,
+    memory: list[ChainFailure],
     lifecycle: str,
     score: float,
     *,
-    recovery: tuple[str, str] | None = None,
+    recovery: Recovery | None = None,
     resolved_at: float | None = None,
     cooldown_until: float = 0.0,
-) -> list[Any]:
+) -> ViciousRecord:
     event_id = event["event_id"]
     if lifecycle == "resolved":
-        evidence = [event_id, *(r[0] for r in vo.get("rec", ()) if r[0] != event_id)]
+        evidence = [event_id, *(r.event_id for r in vo.recoveries if r.event_id != event_id)]
     else:
-        evidence = [f[F_EVENT_ID] for f in memory]
+        evidence = [f.event_id for f in memory]
         if event_id not in evidence:
             evidence.append(event_id)
-    record = ["v", lifecycle, vo["n"], vo["at"], vo["chain"], vo["red"], round(score, 6),
-              evidence]
+    record = ViciousRecord(lifecycle, vo.number, vo.opened_at, vo.chain, vo.red,
+                           round(score, 6), evidence)
     if lifecycle == "escalated":
-        record.append(list(recovery) if recovery is not None else 0)
+        record.failed_recovery = recovery
     elif resolved_at is not None:
-        record.append([resolved_at, cooldown_until, [list(r) for r in vo.get("rec", ())]])
+        record.resolution = Resolution(resolved_at, cooldown_until, list(vo.recoveries))
     return record
 
 
 def _virtuous(
-    wo: dict[str, Any],
+    wo: OpenVirtuous,
     evidence: list[str],
     lifecycle: str,
     *,
     ended_at: float | None = None,
-) -> list[Any]:
-    record = ["w", lifecycle, wo["n"], wo["at"], evidence]
-    if ended_at is not None:
-        record.append(ended_at)
-    return record
+) -> VirtuousRecord:
+    return VirtuousRecord(lifecycle, wo.number, wo.opened_at, evidence, ended_at)
 
 
-def lifecycle_alert(record: list[Any], event: dict[str, Any], detected_at: float,
+def lifecycle_alert(record: LifecycleRecord, event: dict[str, Any], detected_at: float,
                     rules_version: str = ENV_VERSION) -> dict[str, Any]:
     """The alert of a lifecycle record, caused by ``event`` (the same alert every time),
     computed under the rules ``rules_version``."""
-    kind = CODES[record[L_KIND]]
+    kind = VICIOUS if isinstance(record, ViciousRecord) else VIRTUOUS
     customer_id = event["customer_id"]
-    n = record[L_N]
-    lifecycle = record[L_LIFECYCLE]
-    opened_at = record[L_OPENED_AT]
+    n = record.number
+    lifecycle = record.lifecycle
+    opened_at = record.opened_at
     alert: dict[str, Any] = {
         "schema": VICIOUS_SCHEMA if kind == VICIOUS else VIRTUOUS_SCHEMA,
         "alert_id": lifecycle_id(kind, customer_id, n, lifecycle),
@@ -341,62 +400,86 @@ def lifecycle_alert(record: list[Any], event: dict[str, Any], detected_at: float
         "event_id": event["event_id"],
         "opened_at": iso(opened_at),
     }
-    if kind == VIRTUOUS:
-        alert["evidence"] = {"event_ids": record[W_EVIDENCE]}
-        if len(record) > W_ENDED_AT:
-            ended_at = record[W_ENDED_AT]
+    if isinstance(record, VirtuousRecord):
+        alert["evidence"] = {"event_ids": record.evidence}
+        if record.ended_at is not None:
+            ended_at = record.ended_at
             alert["ended_at"] = iso(ended_at)
             alert["duration_s"] = round(max(0.0, ended_at - opened_at), 3)
         return alert
     if lifecycle != "resolved":
-        alert["severity"] = "red" if record[V_RED] else "amber"
-    alert["failures"] = record[V_CHAIN]
-    alert["score"] = record[V_SCORE]
-    alert["evidence"] = {"event_ids": record[V_EVIDENCE]}
+        alert["severity"] = "red" if record.red else "amber"
+    alert["failures"] = record.chain
+    alert["score"] = record.score
+    alert["evidence"] = {"event_ids": record.evidence}
     if lifecycle == "escalated":
         # Why it turned red: the chain reached the red length, or a recovery attempt
         # (``recovery_event_id``) failed to repair the moment ``recovery_of``.
-        recovery = record[V_EXTRA]
+        recovery = record.failed_recovery
         alert["reason"] = "failed_recovery" if recovery else "chain"
         if recovery:
-            alert["recovery_event_id"], alert["recovery_of"] = recovery
-    elif len(record) > V_EXTRA:
-        resolved_at, cooldown_until, recoveries = record[V_EXTRA]
-        alert["resolved_at"] = iso(resolved_at)
-        alert["duration_s"] = round(max(0.0, resolved_at - opened_at), 3)
-        alert["cooldown_until"] = iso(cooldown_until)
-        alert["recoveries"] = [{"event_id": r[0], "recovery_of": r[1]} for r in recoveries]
+            alert["recovery_event_id"], alert["recovery_of"] = (recovery.event_id,
+                                                                 recovery.recovery_of)
+    elif record.resolution is not None:
+        res = record.resolution
+        alert["resolved_at"] = iso(res.resolved_at)
+        alert["duration_s"] = round(max(0.0, res.resolved_at - opened_at), 3)
+        alert["cooldown_until"] = iso(res.cooldown_until)
+        alert["recoveries"] = [{"event_id": r.event_id, "recovery_of": r.recovery_of}
+                               for r in res.recoveries]
     return alert
 
 
-def open_circles(c: dict[str, Any] | None, customer_id: str) -> list[dict[str, Any]]:
+def open_circles(c: CircleState | None, customer_id: str) -> list[dict[str, Any]]:
     """The customer's open circles, for the HTTP view (ids, times, no event payloads)."""
-    if not c:
+    if c is None:
         return []
     found = []
-    vo = c.get("vo")
+    vo = c.vicious
     if vo is not None:
         found.append({
-            "kind": VICIOUS, "circle_id": circle_id(VICIOUS, customer_id, vo["n"]),
-            "circle": vo["n"], "severity": "red" if vo["red"] else "amber",
-            "opened_at": iso(vo["at"]), "failures": vo["chain"],
-            "failure_event_ids": [f[F_EVENT_ID] for f in c.get("vf", ())],
+            "kind": VICIOUS, "circle_id": circle_id(VICIOUS, customer_id, vo.number),
+            "circle": vo.number, "severity": "red" if vo.red else "amber",
+            "opened_at": iso(vo.opened_at), "failures": vo.chain,
+            "failure_event_ids": [f.event_id for f in c.chain],
         })
-    wo = c.get("wo")
+    wo = c.virtuous
     if wo is not None:
         found.append({
-            "kind": VIRTUOUS, "circle_id": circle_id(VIRTUOUS, customer_id, wo["n"]),
-            "circle": wo["n"], "severity": "green", "opened_at": iso(wo["at"]),
+            "kind": VIRTUOUS, "circle_id": circle_id(VIRTUOUS, customer_id, wo.number),
+            "circle": wo.number, "severity": "green", "opened_at": iso(wo.opened_at),
         })
     return found
 
 
-def in_vicious_circle(state: dict[str, Any] | None) -> bool:
-    c = state.get("c") if state else None
-    return bool(c) and "vo" in c
+def from_v1(c: dict[str, Any]) -> CircleState:
+    """The circle state of a v1 (JSON dict) customer state."""
+    vo = c.get("vo")
+    wo = c.get("wo")
+    return CircleState(
+        last_failure_at=c.get("lf"),
+        chain=[ChainFailure(f[0], f[1], f[2] or "") for f in c.get("vf", ())],
+        vicious=None if vo is None else OpenVicious(
+            vo["n"], vo["at"], vo["chain"], bool(vo["red"]),
+            [Recovery(*r) for r in vo.get("rec", ())]),
+        vicious_opened=c.get("vn", 0),
+        last_resolved_failure_at=c.get("vr"),
+        delights=[Delight(*d) for d in c.get("ds", ())],
+        latest_other_at=c.get("nd"),
+        virtuous=None if wo is None else OpenVirtuous(wo["n"], wo["at"]),
+        virtuous_opened=c.get("wn", 0),
+    )
 
 
-def encoded_may_be_in_vicious_circle(encoded: bytes) -> bool:
-    """A cheap test on a state's encoded bytes: ``False`` means certainly not in a vicious
-    circle, so a scan decodes only the states that may be (the key is present only then)."""
-    return b'"vo":' in encoded
+def record_from_v1(r: list[Any]) -> LifecycleRecord:
+    """A v1 lifecycle record (a list) as its struct."""
+    if r[0] == "w":
+        return VirtuousRecord(r[1], r[2], r[3], r[4], r[5] if len(r) > 5 else None)
+    rec = ViciousRecord(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7])
+    if r[1] == "escalated" and len(r) > 8 and r[8]:
+        rec.failed_recovery = Recovery(*r[8])
+    elif r[1] == "resolved" and len(r) > 8:
+        resolved_at, cooldown_until, recoveries = r[8]
+        rec.resolution = Resolution(resolved_at, cooldown_until,
+                                    [Recovery(*x) for x in recoveries])
+    return rec

@@ -14,20 +14,7 @@ from typing import Any
 
 from agents.domain.alert_ids import alert_id
 from agents.domain.attribution import Failure, blame_by_touchpoint, blame_shares, culprit
-from agents.domain.journeys import (
-    J_KIND,
-    J_LAST,
-    J_MOMENTS,
-    J_STEPS,
-    M_AT,
-    M_EVENT_ID,
-    M_Q,
-    M_STEP,
-    M_TOUCHPOINT,
-    M_WEIGHT,
-    Dropped,
-    JourneyConfig,
-)
+from agents.domain.journeys import Dropped, JourneyConfig, JourneyMoment
 from agents.domain.timestamps import iso
 from agents.domain.tunables import ENV_VERSION
 
@@ -51,17 +38,17 @@ def drop_off_alert(
     rules_version: str = ENV_VERSION,
 ) -> dict[str, Any]:
     journey = dropped.journey
-    moments: list[list[Any]] = journey[J_MOMENTS]
+    moments: list[JourneyMoment] = journey.moments
     trigger = dropped.trigger_moment
     last = moments[-1]
     if trigger is not None:  # abandoned: blame what came before the abandoning moment
-        where, drop_step, drop_at = trigger[M_TOUCHPOINT], trigger[M_STEP], trigger[M_AT]
-        upstream = [m for m in moments if m[M_STEP] < drop_step and m[M_Q] < failed_threshold]
+        where, drop_step, drop_at = trigger.touchpoint, trigger.step, trigger.at
+        upstream = [m for m in moments if m.step < drop_step and m.quality < failed_threshold]
     else:  # silent: the step that never came is after the last one
-        where, drop_step, drop_at = last[M_TOUCHPOINT], last[M_STEP] + 1, last[M_AT]
-        upstream = [m for m in moments if m[M_Q] < failed_threshold]
-    failures = [Failure(m[M_TOUCHPOINT], -m[M_Q] * m[M_WEIGHT], drop_step - m[M_STEP],
-                        drop_at - m[M_AT]) for m in upstream]
+        where, drop_step, drop_at = last.touchpoint, last.step + 1, last.at
+        upstream = [m for m in moments if m.quality < failed_threshold]
+    failures = [Failure(m.touchpoint, -m.quality * m.weight, drop_step - m.step,
+                        drop_at - m.at) for m in upstream]
     shares = blame_shares(failures, cfg.blame)
     by_tp = blame_by_touchpoint(failures, shares)
     top = culprit(by_tp)
@@ -70,9 +57,9 @@ def drop_off_alert(
         blamed = {"touchpoint": where, "blame": 1.0, "basis": "drop-off-point"}
     else:
         blamed = {"touchpoint": top[0], "blame": round(top[1], 6), "basis": "upstream-failure"}
-    severity = "red" if any(m[M_Q] <= red_quality for m in upstream) else "amber"
-    evidence = [m[M_EVENT_ID] for m in upstream]
-    evidence.append(trigger[M_EVENT_ID] if trigger is not None else last[M_EVENT_ID])
+    severity = "red" if any(m.quality <= red_quality for m in upstream) else "amber"
+    evidence = [m.event_id for m in upstream]
+    evidence.append(trigger.event_id if trigger is not None else last.event_id)
     alert: dict[str, Any] = {
         "schema": SCHEMA,
         "alert_id": drop_off_id(customer_id, dropped.journey_id),
@@ -85,16 +72,16 @@ def drop_off_alert(
         "occurred_at": iso(drop_at),
         "detected_at": iso(detected_at),
         "rules_version": rules_version,
-        "steps": journey[J_STEPS],
+        "steps": journey.steps,
         "moments": [
-            {"event_id": m[M_EVENT_ID], "occurred_at": iso(m[M_AT]),
-             "touchpoint": m[M_TOUCHPOINT], "step": m[M_STEP], "quality": round(m[M_Q], 6),
-             "failed": m[M_Q] < failed_threshold}
+            {"event_id": m.event_id, "occurred_at": iso(m.at),
+             "touchpoint": m.touchpoint, "step": m.step, "quality": round(m.quality, 6),
+             "failed": m.quality < failed_threshold}
             for m in moments
         ],
         "upstream_failures": [
-            {"event_id": m[M_EVENT_ID], "occurred_at": iso(m[M_AT]),
-             "touchpoint": m[M_TOUCHPOINT], "quality": round(m[M_Q], 6),
+            {"event_id": m.event_id, "occurred_at": iso(m.at),
+             "touchpoint": m.touchpoint, "quality": round(m.quality, 6),
              "steps_before": f.steps_before, "blame": round(s, 6)}
             for m, f, s in zip(upstream, failures, shares, strict=True)
         ],
@@ -104,9 +91,9 @@ def drop_off_alert(
                         "half_life_s": cfg.blame.half_life_s},
         "evidence": {"event_ids": evidence},
     }
-    if journey[J_KIND] is not None:
-        alert["journey"] = journey[J_KIND]
+    if journey.kind is not None:
+        alert["journey"] = journey.kind
     if dropped.trigger == "timeout":
         alert["timeout_s"] = cfg.timeout_s
-        alert["silent_for_s"] = round(dropped.clock - journey[J_LAST], 3)
+        alert["silent_for_s"] = round(dropped.clock - journey.last_at, 3)
     return alert

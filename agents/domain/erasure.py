@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from agents.domain.customer_state import CustomerState
 from agents.domain.timestamps import iso
 
 RECEIPT_SCHEMA = "mot.erasure-receipt/v1"
@@ -105,9 +106,9 @@ class Receipt(NamedTuple):
     repeat: bool
 
 
-def is_first_moment(state: Mapping[str, Any]) -> bool:
+def is_first_moment(state: CustomerState) -> bool:
     """The state a customer's first counted moment made (so there was none before)."""
-    return state.get("moments") == 1
+    return state.moments == 1
 
 
 def removed_anything(removed: Sequence[Mapping[str, Any]]) -> bool:
@@ -150,9 +151,12 @@ def removal(store: str, kind: str, entries: int, changelog: str | None = None) -
 
 
 def holds_id(value: Any, customer_id: str) -> bool:
-    """Whether a stored value (decoded JSON) mentions the id anywhere, as a string."""
+    """Whether a stored value (decoded JSON, or a table's encoded bytes: MessagePack keeps
+    strings as their UTF-8) mentions the id anywhere, as a string."""
     if isinstance(value, str):
         return customer_id in value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return customer_id.encode() in bytes(value)
     if isinstance(value, Mapping):
         return any(holds_id(k, customer_id) or holds_id(v, customer_id)
                    for k, v in value.items())

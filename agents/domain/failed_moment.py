@@ -8,13 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agents.domain.alert_ids import alert_id
-from agents.domain.customer_moments import (
-    R_AT,
-    R_EVENT_ID,
-    R_Q,
-    R_TOUCHPOINT,
-    MomentResult,
-)
+from agents.domain.customer_moments import MomentResult
 from agents.domain.quality import signal_qualities
 from agents.domain.timestamps import iso
 
@@ -62,10 +56,10 @@ def failed_moment_alert(
         "score_after": round(result.score_after, 6),
         "recent_moments": [
             {
-                "event_id": m[R_EVENT_ID],
-                "occurred_at": iso(m[R_AT]),
-                "touchpoint": m[R_TOUCHPOINT],
-                "quality": round(m[R_Q], 6),
+                "event_id": m.event_id,
+                "occurred_at": iso(m.at),
+                "touchpoint": m.touchpoint,
+                "quality": round(m.quality, 6),
             }
             for m in result.context
         ],

@@ -8,19 +8,22 @@ drop-offs on the same path.
 
 A duplicate event (read again after a crash) sends again every alert it caused the
 first time, with the same ids and content: its failed-moment alert from the moment
-kept in the state, its circle lifecycle and drop-off alerts from the state's ``"sent"``
-list: per causing event, its hash and the compact records the alerts are rendered
-from, kept while the event is in the dedupe window (at most :data:`MAX_KEPT_ALERTS`
-alerts, an event's together).
+kept in the state, its circle lifecycle and drop-off alerts from the state's ``sent``
+list (:class:`agents.domain.customer_state.SentAlerts`): per causing event, its hash and
+the compact records the alerts are rendered from, kept while the event is in the
+dedupe window (at most :data:`MAX_KEPT_ALERTS` alerts, an event's together).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from dataclasses import replace as replace_config
 from typing import Any
 
-from agents.domain.circles import CircleMoment, lifecycle_alert, update_circles
+from msgspec.structs import replace
+
+from agents.domain.circles import CircleMoment, LifecycleRecord, lifecycle_alert, update_circles
 from agents.domain.customer_moments import (
     MomentResult,
     RejectedMoment,
@@ -28,14 +31,15 @@ from agents.domain.customer_moments import (
     event_key,
     record_moment,
 )
+from agents.domain.customer_state import CustomerState, SentAlerts
 from agents.domain.drop_off import KIND as DROP_OFF
 from agents.domain.drop_off import drop_off_alert
 from agents.domain.failed_moment import KIND as FAILED_MOMENT
 from agents.domain.failed_moment import failed_moment_alert
-from agents.domain.journeys import KEY as JOURNEYS
 from agents.domain.journeys import (
     Dropped,
     JourneyChange,
+    PackedDrop,
     expire_journeys,
     keep_newest,
     on_moment,
@@ -47,9 +51,6 @@ from agents.domain.quality import is_delight, is_failed
 from agents.domain.rules import RuleBook
 from schemas.touchpoint_event import InvalidEvent, decode_event
 
-SENT = "sent"  # state key: [[event hash, [record, ...], rules version], ...], oldest first
-S_KEY, S_RECORDS, S_RULES = range(3)  # (the version is absent in states written before)
-DROP = "d"  # a record's first element: a drop-off (a packed journey follows), else a circle
 MAX_KEPT_ALERTS = 8
 
 
@@ -81,7 +82,7 @@ class Processed:
     rekey: str | None = None  # valid event under the wrong key: re-publish under this key
     event: dict[str, Any] | None = None
     customer_id: str | None = None
-    state: dict[str, Any] | None = None  # the customer's new state; None: leave it as it was
+    state: CustomerState | None = None  # the customer's new state; None: leave it as it was
     result: MomentResult | None = None
     outputs: list[Output] = field(default_factory=list)
     occurred_at: float | None = None  # the event time of a counted (scored, not duplicate) event
@@ -94,7 +95,7 @@ class Processed:
 def process_record(
     value: bytes | None,
     key: bytes | None,
-    state_of: Callable[[str], dict[str, Any] | None],
+    state_of: Callable[[str], CustomerState | None],
     rules: ModelConfig | RuleBook,
     max_record_bytes: int,
     now: float,
@@ -135,38 +136,34 @@ def process_record(
             out.observation = Observation(event["touchpoint"], occurred_at,
                                           is_failed(result.quality.q, cfg.quality),
                                           event["event_id"], position)
-        sent = prev.get(SENT) if prev else None
-        if sent:
+        if prev is not None and prev.sent:
             key = event_key(event["event_id"])
-            for kept in sent:
-                if kept[S_KEY] == key:
+            for kept in prev.sent:
+                if kept.event_key == key:
                     kept_cfg = _kept_config(kept, cfg, book)
-                    out.outputs.extend(_render(r, event, kept_cfg, now)
-                                       for r in kept[S_RECORDS])
+                    out.outputs.extend(_render(r, event, kept_cfg, now) for r in kept.records)
         return out
     q = result.quality.q
     out.observation = Observation(event["touchpoint"], occurred_at, result.failed,
                                   event["event_id"], position)
     moment = CircleMoment(event, occurred_at, result.failed, is_delight(q, cfg.quality),
-                          state["score"], state["at"])
-    circles, records = update_circles(prev.get("c") if prev else None, moment, cfg.circles,
-                                      cfg.max_lateness_s)
-    if circles:
-        state["c"] = circles
+                          state.score, state.at)  # type: ignore[arg-type]
+    state.circles, circle_records = update_circles(prev.circles if prev else None, moment,
+                                                   cfg.circles, cfg.max_lateness_s)
+    records: list[LifecycleRecord | PackedDrop] = [*circle_records]
     change = _journeys(out, prev, state, event, occurred_at, q, cfg)
     if change is not None and change.dropped:
-        records = [*records, *([DROP, *pack_dropped(d)] for d in change.dropped)]
+        records.extend(pack_dropped(d) for d in change.dropped)
     out.outputs.extend(_render(r, event, cfg, now) for r in records)
-    sent = prev.get(SENT) if prev else None
-    if sent and sent[0][S_KEY] not in state["seen"]:  # left the dedupe window
-        window = set(state["seen"])
-        sent = [s for s in sent if s[S_KEY] in window]
+    sent = prev.sent if prev else []
+    if sent and sent[0].event_key not in state.seen:  # left the dedupe window
+        window = set(state.seen)
+        sent = [s for s in sent if s.event_key in window]
     if records:
-        sent = keep_newest([*(sent or ()), [event_key(event["event_id"]), records,
-                                            cfg.rules_version]],
-                           S_RECORDS, MAX_KEPT_ALERTS)
-    if sent:
-        state[SENT] = sent
+        sent = keep_newest([*sent, SentAlerts(event_key(event["event_id"]), records,
+                                              cfg.rules_version)],
+                           lambda s: s.records, MAX_KEPT_ALERTS)
+    state.sent = sent
     return out
 
 
@@ -175,12 +172,12 @@ class Checked:
     """The outcome of a silence check for one customer (:func:`process_silence_check`)."""
 
     journeys: JourneyChange  # what it did to the customer's journeys
-    state: dict[str, Any] | None = None  # the customer's new state; None: leave it as it was
+    state: CustomerState | None = None  # the customer's new state; None: leave it as it was
     outputs: list[Output] = field(default_factory=list)
 
 
 def process_silence_check(
-    state: dict[str, Any] | None,
+    state: CustomerState | None,
     customer_id: str,
     watermark: float,
     rules: ModelConfig | RuleBook,
@@ -193,32 +190,31 @@ def process_silence_check(
     journey dropped (or a kept check was read again). The rules are those of the
     watermark's event time."""
     cfg = rules.at(watermark).config if isinstance(rules, RuleBook) else rules
-    js, change = expire_journeys(state.get(JOURNEYS) if state else None, watermark,
-                                 cfg.journeys)
+    js, change = expire_journeys(state.journeys if state else None, watermark, cfg.journeys)
     out = Checked(change, outputs=[_drop_off(customer_id, d, cfg, now) for d in change.dropped])
     if state is not None and change.dropped:
-        out.state = dict(state)
-        _keep_journeys(out.state, js)
+        out.state = replace(state, journeys=js)
     return out
 
 
-def _kept_config(kept: list[Any], cfg: ModelConfig, book: RuleBook | None) -> ModelConfig:
+def _kept_config(kept: SentAlerts, cfg: ModelConfig, book: RuleBook | None) -> ModelConfig:
     """The model a kept entry's alerts were computed under (its version's), to re-send
     them the same; an entry without a version (written before versions) takes ``cfg``."""
-    if len(kept) <= S_RULES:
+    version = kept.rules_version
+    if version is None:
         return cfg
     if book is not None:
-        return book.config_of(kept[S_RULES], cfg)
-    return cfg if kept[S_RULES] == cfg.rules_version else replace(
-        cfg, rules_version=kept[S_RULES])
+        return book.config_of(version, cfg)
+    return cfg if version == cfg.rules_version else replace_config(cfg, rules_version=version)
 
 
-def _render(record: list[Any], event: dict[str, Any], cfg: ModelConfig, now: float) -> Output:
+def _render(record: LifecycleRecord | PackedDrop, event: dict[str, Any], cfg: ModelConfig,
+            now: float) -> Output:
     """The alert of a kept record: the same one whenever it is rendered (``detected_at``
     aside)."""
     customer_id = event["customer_id"]
-    if record[0] == DROP:
-        return _drop_off(customer_id, unpack_dropped(record[1:]), cfg, now)
+    if isinstance(record, PackedDrop):
+        return _drop_off(customer_id, unpack_dropped(record), cfg, now)
     alert = lifecycle_alert(record, event, now, cfg.rules_version)
     return Output(alert["kind"], customer_id, alert)
 
@@ -230,24 +226,16 @@ def _drop_off(customer_id: str, dropped: Dropped, cfg: ModelConfig, now: float) 
         cfg.quality.red_quality, now, cfg.rules_version))
 
 
-def _keep_journeys(state: dict[str, Any], js: dict[str, Any] | None) -> None:
-    """Put the customer's journeys value in ``state`` (none kept: no key)."""
-    if js is None:
-        state.pop(JOURNEYS, None)
-    else:
-        state[JOURNEYS] = js
-
-
-def _journeys(out: Processed, prev: dict[str, Any] | None, state: dict[str, Any],
+def _journeys(out: Processed, prev: CustomerState | None, state: CustomerState,
               event: dict[str, Any], occurred_at: float, q: float, cfg: ModelConfig,
               ) -> JourneyChange | None:
     """Journey state (README "Journeys and drop-off attribution"); the caller sends the
     drop-offs."""
     out.occurred_at = occurred_at
-    js, change = on_moment(prev.get(JOURNEYS) if prev else None, event, occurred_at, q,
-                           state["at"], cfg.journeys, cfg.quality.failed_threshold,
+    js, change = on_moment(prev.journeys if prev else None, event, occurred_at, q,
+                           state.at, cfg.journeys, cfg.quality.failed_threshold,  # type: ignore[arg-type]
                            cfg.dedupe_window)
-    _keep_journeys(state, js)
+    state.journeys = js
     if change is not None:
         out.journeys = change
     return change

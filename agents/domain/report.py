@@ -19,6 +19,7 @@ from itertools import pairwise
 from typing import Any
 
 from agents.domain.circles import VICIOUS
+from agents.domain.customer_state import CustomerState
 from agents.domain.drop_off import KIND as DROP_OFF
 from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import Output, Processed
@@ -132,7 +133,7 @@ class ReportBuilder:
         if culprit.get("touchpoint"):
             self._tally(culprit["touchpoint"]).culprit_of += 1
 
-    def finish(self, final_states: Mapping[str, Mapping[str, Any]], top: int = 10
+    def finish(self, final_states: Mapping[str, CustomerState], top: int = 10
                ) -> dict[str, Any]:
         """The report as a JSON-ready dict; ``final_states`` is customer → state."""
         rows = [_row(name, t) for name, t in self.touchpoints.items()]
@@ -148,7 +149,7 @@ class ReportBuilder:
              "share": round(r["value_destroyed"] / destroyed_total, 4)}
             for r in by_value[:3] if r["value_destroyed"] > 0
         ]
-        scores = [float(st["score"]) for st in final_states.values()]
+        scores = [float(st.score) for st in final_states.values()]
         circles = sorted(self.open_circles.items())
         return {
             "schema": SCHEMA,

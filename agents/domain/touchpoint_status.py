@@ -36,7 +36,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import Struct
+from msgspec.structs import replace
+
 from agents.domain.alert_ids import alert_id
+from agents.domain.codec import Codec
 from agents.domain.timestamps import iso
 from agents.domain.tunables import ENV_VERSION, default
 
@@ -44,8 +48,6 @@ KIND = "touchpoint-status"
 SCHEMA = "mot.alert.touchpoint-status/v1"
 LEVELS = ("green", "amber", "red")
 GREEN, AMBER, RED = 0, 1, 2
-# Positions in a bucket entry.
-B_INDEX, B_EVENTS, B_FAILURES = range(3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,38 +95,84 @@ class Transition:
     figures: Figures
 
 
-# A touchpoint's state (keys short: a table value, serialized on every update):
-#   b  buckets [index, events, failures] of the window, oldest first;  end  latest event time
-#   F, N  baseline failures and moments per bucket (averaged);  k  buckets folded in
-#   bn  moments folded into the baseline;  s  status (GREEN/AMBER/RED);  seq  transitions
-#   since  event time of the last transition;  p  the input partition that serves it
-#   (set by the worker, see :func:`with_partition`)
-#   o, t, n  see APPLIED, KEPT, COUNTED below (counted once, :func:`judge_batch`)
+class Bucket(Struct, array_like=True, gc=False):
+    index: int  # floor(event time / bucket_s)
+    events: int
+    failures: int
 
-APPLIED = "o"  # state key: {input partition (str): highest offset applied}
-KEPT = "t"  # state key: the last transitions, compact (see _keep), oldest first
-COUNTED = "n"  # state key: moments counted (late ones included), for the soak's check
+
+class KeptTransition(Struct, array_like=True, gc=False):
+    """One of the touchpoint's last transitions, with the input position of the
+    observation that caused it (re-yielded when that observation comes again)."""
+
+    partition: int
+    offset: int
+    event_id: str
+    previous: int
+    status: int
+    seq: int
+    at: float
+    window_start: float
+    window_end: float
+    events: int
+    failures: int
+    rate: float
+    baseline_rate: float | None
+    baseline_events: int
+
+
 MAX_KEPT_TRANSITIONS = 8
 
 
-def new_state() -> dict[str, Any]:
-    return {"b": [], "end": None, "F": 0.0, "N": 0.0, "k": 0, "bn": 0, "s": GREEN, "seq": 0,
-            "since": None}
+class TouchpointState(Struct, array_like=True, gc=False):
+    """A touchpoint's andon state: a table value, encoded on every update (:data:`CODEC`)."""
+
+    buckets: list[Bucket] = []  # the window's buckets, oldest first
+    latest_at: float | None = None  # the touchpoint's latest event time
+    baseline_failures: float = 0.0  # failures per bucket, averaged
+    baseline_events: float = 0.0  # moments per bucket, averaged
+    baseline_buckets: int = 0  # buckets folded into the baseline
+    baseline_moments: int = 0  # moments folded into the baseline
+    status: int = GREEN
+    transitions: int = 0
+    since: float | None = None  # event time of the last transition
+    partition: int | None = None  # the input partition that serves it (:func:`with_partition`)
+    # Counted once (:func:`judge_batch`): per input partition, the highest offset applied
+    applied: dict[int, int] = {}
+    kept: list[KeptTransition] = []  # the last transitions, oldest first
+    counted: int = 0  # moments counted (late ones included), for the soak's check
 
 
-def figures(st: dict[str, Any], cfg: StatusConfig) -> Figures:
+def new_state() -> TouchpointState:
+    return TouchpointState()
+
+
+def from_v1(d: dict[str, Any]) -> TouchpointState:
+    """A v1 state (the JSON dict with short keys) as today's."""
+    return TouchpointState([Bucket(*b) for b in d["b"]], d["end"], d["F"], d["N"], d["k"],
+                           d["bn"], d["s"], d["seq"], d["since"], d.get("p"),
+                           {int(p): o for p, o in d.get("o", {}).items()},
+                           [KeptTransition(*k) for k in d.get("t", ())], d.get("n", 0))
+
+
+CODEC: Codec[TouchpointState] = Codec(TouchpointState, 2, from_v1)
+
+
+def figures(st: TouchpointState, cfg: StatusConfig) -> Figures:
     """Window and baseline figures of a touchpoint state (``baseline_rate`` is None until
     both have enough moments to judge)."""
     n = f = 0
-    for b in st["b"]:
-        n += b[B_EVENTS]
-        f += b[B_FAILURES]
-    end = st["end"] if st["end"] is not None else 0.0
+    for b in st.buckets:
+        n += b.events
+        f += b.failures
+    end = st.latest_at if st.latest_at is not None else 0.0
     end_idx = math.floor(end / cfg.bucket_s)
     start = (end_idx - cfg.window_buckets + 1) * cfg.bucket_s
-    judged = n >= cfg.min_window_events and st["bn"] >= cfg.min_baseline_events and st["N"] > 0
+    judged = (n >= cfg.min_window_events and st.baseline_moments >= cfg.min_baseline_events
+              and st.baseline_events > 0)
     return Figures(start, end, n, f, f / n if n else 0.0,
-                   st["F"] / st["N"] if judged else None, st["bn"])
+                   st.baseline_failures / st.baseline_events if judged else None,
+                   st.baseline_moments)
 
 
 def _over(rate: float, base: float, ratio: float, delta: float) -> bool:
@@ -146,49 +194,49 @@ def level(rate: float, base: float, current: int, cfg: StatusConfig) -> int:
 
 
 def observe(
-    st: dict[str, Any] | None, at: float, failed: bool, cfg: StatusConfig
-) -> tuple[dict[str, Any], Transition | None, bool]:
+    st: TouchpointState | None, at: float, failed: bool, cfg: StatusConfig
+) -> tuple[TouchpointState, Transition | None, bool]:
     """Count one moment at event time ``at``; return the new state, the transition it
     caused (if any) and whether it was too late to count (older than the window)."""
     old = new_state() if st is None else st
     idx = math.floor(at / cfg.bucket_s)
     nb = cfg.window_buckets
-    end = old["end"]
+    end = old.latest_at
     if end is not None and idx <= math.floor(end / cfg.bucket_s) - nb:
         return old, None, True
-    buckets = [b for b in old["b"]]
+    buckets = [*old.buckets]
     for i in range(len(buckets) - 1, -1, -1):  # the bucket is usually the last one
         b = buckets[i]
-        if b[B_INDEX] == idx:
-            buckets[i] = [idx, b[B_EVENTS] + 1, b[B_FAILURES] + (1 if failed else 0)]
+        if b.index == idx:
+            buckets[i] = Bucket(idx, b.events + 1, b.failures + (1 if failed else 0))
             break
-        if b[B_INDEX] < idx:
-            buckets.insert(i + 1, [idx, 1, 1 if failed else 0])
+        if b.index < idx:
+            buckets.insert(i + 1, Bucket(idx, 1, 1 if failed else 0))
             break
     else:
-        buckets.insert(0, [idx, 1, 1 if failed else 0])
-    st = {**old, "b": buckets}
+        buckets.insert(0, Bucket(idx, 1, 1 if failed else 0))
+    st = replace(old, buckets=buckets)
     if end is None or at > end:
-        st["end"] = at
+        st.latest_at = at
         cutoff = math.floor(at / cfg.bucket_s) - nb
-        while buckets and buckets[0][B_INDEX] <= cutoff:
+        while buckets and buckets[0].index <= cutoff:
             gone = buckets.pop(0)
-            if st["s"] == GREEN:  # learn the normal only while it is normal
-                alpha = max(cfg.baseline_alpha, 1.0 / (st["k"] + 1))
-                st["F"] = (1 - alpha) * st["F"] + alpha * gone[B_FAILURES]
-                st["N"] = (1 - alpha) * st["N"] + alpha * gone[B_EVENTS]
-                st["k"] += 1
-                st["bn"] += gone[B_EVENTS]
+            if st.status == GREEN:  # learn the normal only while it is normal
+                alpha = max(cfg.baseline_alpha, 1.0 / (st.baseline_buckets + 1))
+                st.baseline_failures = (1 - alpha) * st.baseline_failures + alpha * gone.failures
+                st.baseline_events = (1 - alpha) * st.baseline_events + alpha * gone.events
+                st.baseline_buckets += 1
+                st.baseline_moments += gone.events
     fig = figures(st, cfg)
     if fig.baseline_rate is None:
         return st, None, False
-    new = level(fig.rate, fig.baseline_rate, st["s"], cfg)
-    if new == st["s"]:
+    new = level(fig.rate, fig.baseline_rate, st.status, cfg)
+    if new == st.status:
         return st, None, False
-    st["seq"] += 1
-    t = Transition(st["s"], new, st["seq"], at, fig)
-    st["s"] = new
-    st["since"] = at
+    st.transitions += 1
+    t = Transition(st.status, new, st.transitions, at, fig)
+    st.status = new
+    st.since = at
     return st, t, False
 
 
@@ -231,7 +279,7 @@ def status_alert(touchpoint: str, t: Transition, event_id: str, cfg: StatusConfi
 class Judged:
     """What one batch of observations did to a touchpoint."""
 
-    state: dict[str, Any] | None  # None: no state yet and nothing counted
+    state: TouchpointState | None  # None: no state yet and nothing counted
     transitions: list[tuple[Transition, str, bool]]  # (transition, event id, re-sent), in order
     counted: int
     late: int
@@ -244,18 +292,20 @@ class Judged:
         return self.state is not None and (self.counted > 0 or self.duplicates > 0)
 
 
-def _keep(t: Transition, event_id: str, partition: int, offset: int) -> list[Any]:
+def _keep(t: Transition, event_id: str, partition: int, offset: int) -> KeptTransition:
     f = t.figures
-    return [partition, offset, event_id, t.previous, t.status, t.seq, t.at, f.window_start,
-            f.window_end, f.events, f.failures, f.rate, f.baseline_rate, f.baseline_events]
+    return KeptTransition(partition, offset, event_id, t.previous, t.status, t.seq, t.at,
+                          f.window_start, f.window_end, f.events, f.failures, f.rate,
+                          f.baseline_rate, f.baseline_events)
 
 
-def _kept(k: list[Any]) -> tuple[Transition, str]:
-    fig = Figures(k[7], k[8], k[9], k[10], k[11], k[12], k[13])
-    return Transition(k[3], k[4], k[5], k[6], fig), k[2]
+def _kept(k: KeptTransition) -> tuple[Transition, str]:
+    fig = Figures(k.window_start, k.window_end, k.events, k.failures, k.rate,
+                  k.baseline_rate, k.baseline_events)
+    return Transition(k.previous, k.status, k.seq, k.at, fig), k.event_id
 
 
-def judge_batch(st: dict[str, Any] | None,
+def judge_batch(st: TouchpointState | None,
                 observations: Iterable[tuple[float, bool, str, int, int]],
                 cfg: StatusConfig | Callable[[float], StatusConfig]) -> Judged:
     """Judge a batch of (event time, failed, event id, input partition, input offset)
@@ -264,66 +314,64 @@ def judge_batch(st: dict[str, Any] | None,
     counted. ``cfg`` is the andon's settings, or what they are at an event time (the
     rules' version of each observation)."""
     config_at = cfg if callable(cfg) else (lambda _at, c=cfg: c)
-    state = None if st is None else {**st, APPLIED: dict(st.get(APPLIED, {})),
-                                     KEPT: list(st.get(KEPT, []))}
+    state = None if st is None else replace(st, applied=dict(st.applied), kept=list(st.kept))
     out: list[tuple[Transition, str, bool]] = []
     counted = late = duplicates = 0
     for at, failed, event_id, partition, offset in observations:
         if partition >= 0 and state is not None:
-            high = state[APPLIED].get(str(partition))
+            high = state.applied.get(partition)
             if high is not None and offset <= high:
                 duplicates += 1
-                out.extend((*_kept(k), True) for k in state[KEPT]
-                           if k[0] == partition and k[1] == offset)
+                out.extend((*_kept(k), True) for k in state.kept
+                           if k.partition == partition and k.offset == offset)
                 continue
-        # observe() returns the state itself or a shallow copy: APPLIED and KEPT (copied
-        # above, once per batch) are carried along and updated in place.
-        new, transition, was_late = observe(state, at, failed, config_at(at))
-        state = new if state is not None else {**new, APPLIED: {}, KEPT: []}
+        # observe() returns the state itself or a shallow copy: ``applied`` and ``kept``
+        # (copied above, once per batch) are carried along and updated in place.
+        state, transition, was_late = observe(state, at, failed, config_at(at))
         if partition >= 0:
-            state[APPLIED][str(partition)] = offset
-        state[COUNTED] = state.get(COUNTED, 0) + 1
+            state.applied[partition] = offset
+        state.counted += 1
         counted += 1
         if was_late:
             late += 1
         elif transition is not None:
             out.append((transition, event_id, False))
-            state[KEPT].append(_keep(transition, event_id, partition, offset))
-            del state[KEPT][:-MAX_KEPT_TRANSITIONS]
+            state.kept.append(_keep(transition, event_id, partition, offset))
+            del state.kept[:-MAX_KEPT_TRANSITIONS]
     return Judged(state, out, counted, late, duplicates)
 
 
-def status_level(st: dict[str, Any]) -> int:
+def status_level(st: TouchpointState) -> int:
     """The touchpoint's current status (GREEN, AMBER or RED)."""
-    return int(st["s"])
+    return int(st.status)
 
 
-def baseline_failure_rate(st: dict[str, Any]) -> float | None:
+def baseline_failure_rate(st: TouchpointState) -> float | None:
     """The baseline's failure rate as learnt so far (None before its first bucket), judged
     or not yet."""
-    return st["F"] / st["N"] if st["N"] > 0 else None
+    return st.baseline_failures / st.baseline_events if st.baseline_events > 0 else None
 
 
-def with_partition(st: dict[str, Any], partition: int) -> dict[str, Any]:
+def with_partition(st: TouchpointState, partition: int) -> TouchpointState:
     """The state marked with the partition that serves it (the worker's gauge and page
     show only the touchpoints of the partitions they run)."""
-    return {**st, "p": partition}
+    return replace(st, partition=partition)
 
 
-def partition_of(st: dict[str, Any]) -> int | None:
-    return st.get("p")
+def partition_of(st: TouchpointState) -> int | None:
+    return st.partition
 
 
-def status_view(st: dict[str, Any], cfg: StatusConfig) -> dict[str, Any]:
+def status_view(st: TouchpointState, cfg: StatusConfig) -> dict[str, Any]:
     """One touchpoint's status for ``GET /touchpoints``."""
     f = figures(st, cfg)
     base = baseline_failure_rate(st)
     return {
-        "status": LEVELS[st["s"]],
-        "since": iso(st["since"]) if st["since"] is not None else None,
-        "transitions": st["seq"],
+        "status": LEVELS[st.status],
+        "since": iso(st.since) if st.since is not None else None,
+        "transitions": st.transitions,
         "judged": f.judged,
-        "window": {"end": iso(f.window_end) if st["end"] is not None else None,
+        "window": {"end": iso(f.window_end) if st.latest_at is not None else None,
                    "events": f.events, "failures": f.failures,
                    "failure_rate": round(f.rate, 6)},
         "baseline": {"failure_rate": round(base, 6) if base is not None else None,

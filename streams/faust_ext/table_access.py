@@ -1,15 +1,20 @@
 """Reading and writing the service's Faust tables on the hot path.
 
-The tables hold str keys and JSON values (Faust's ``json`` codec, which is orjson), so
-the bytes here are exactly the bytes Faust's own table API reads and writes. What this
-module leaves out of that API, per access:
+The tables hold str keys (Faust's ``json`` codec, which is orjson) and values that are
+bytes to Faust (declared with ``value_type=bytes``, so Faust's serializer for them in the
+store, the changelog topic and the restore is ``raw``): each table's values are encoded
+and decoded by the codec the domain gives it (:func:`typed_table`; ``encode``/``decode``,
+see ``agents.domain.codec``), here and nowhere else, so the bytes are exactly the bytes
+Faust's own table API, its changelog and its restore carry. What this module leaves out
+of that API, per access:
 
 * ``Table.get`` (and ``in``, and ``pop``) asks the store whether the key exists and then
   reads it: two RocksDB lookups. :func:`stored` makes one, in the current event's
   partition's database, without updating Faust's key-to-partition cache (a lock-guarded
   LRU that only reads from outside an event use; those find the key without it).
 * Each key and value goes through Faust's serializer registry and schema (model
-  detection, codec lookup); here it is ``orjson.dumps``/``orjson.loads``.
+  detection, codec lookup); here it is ``orjson.dumps`` for the key and the table's
+  codec for the value.
 * A write's changelog record goes through
   :class:`streams.faust_ext.changelog_writer.ChangelogWriter` (handed to the producer in
   runs) instead of Faust's per-record producer buffer.
@@ -26,7 +31,8 @@ Checked against faust-streaming 0.15.3 (``CHECKED_FAUST_VERSION``).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import orjson
 from faust import current_event
@@ -34,6 +40,33 @@ from faust.stores import rocksdb as rocksdb_store
 from faust.types import CollectionT
 
 from streams.faust_ext.changelog_writer import writer_of
+
+
+class ValueCodec(Protocol):
+    def encode(self, value: Any) -> bytes: ...
+    def decode(self, raw: bytes) -> Any: ...
+
+
+class JsonValues:
+    """The values of a table given no codec: JSON, as Faust's ``json`` codec writes it."""
+
+    encode = staticmethod(orjson.dumps)
+    decode = staticmethod(orjson.loads)
+
+
+CODEC_ATTR = "_mot_value_codec"
+
+
+def typed_table(table: CollectionT, codec: ValueCodec) -> CollectionT:
+    """Give a table declared with ``value_type=bytes`` the codec of its values."""
+    if table.value_serializer != "raw":
+        raise TypeError(f"table {table.name}: declare it with value_type=bytes")
+    setattr(table, CODEC_ATTR, codec)
+    return table
+
+
+def codec_of(table: CollectionT) -> ValueCodec:
+    return getattr(table, CODEC_ATTR, JsonValues)
 
 
 def _partition_db(table: CollectionT) -> tuple[Any, int] | None:
@@ -52,21 +85,27 @@ def _partition_db(table: CollectionT) -> tuple[Any, int] | None:
 def stored(table: CollectionT, key: Any) -> Any | None:
     """The value stored under ``key``, or None when there is none."""
     found = _partition_db(table)
-    if found is None:
-        return table.data.get(key)
-    raw = found[0].get(orjson.dumps(key))
-    return None if raw is None else orjson.loads(raw)
+    raw = table.data.get(key) if found is None else found[0].get(orjson.dumps(key))
+    return None if raw is None else codec_of(table).decode(raw)
+
+
+def stored_items(table: CollectionT) -> Iterator[tuple[Any, Any]]:
+    """Every (key, value) of the table's local store, decoded."""
+    decode = codec_of(table).decode
+    for key, raw in table.items():
+        if raw is not None:
+            yield key, decode(raw)
 
 
 def store(table: CollectionT, key: Any, value: Any) -> None:
     """Write ``key`` = ``value`` to the store and queue its changelog record."""
     found = _partition_db(table)
+    v = codec_of(table).encode(value)
     if found is None:
-        table[key] = value
+        table[key] = v
         return
     db, partition = found
     k = orjson.dumps(key)
-    v = orjson.dumps(value)
     db.put(k, v)
     writer_of(table.app).add_encoded(table, partition, k, v)
 

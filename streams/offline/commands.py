@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import orjson
 
+from agents.domain.customer_state import CustomerState
 from agents.domain.customer_view import running_score_of, score_line
 from agents.domain.model_config import ModelConfig
 from agents.domain.report import ReportBuilder
@@ -170,7 +171,7 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
             else:
                 bar.write(f"{label(lineno)}: {reason}: {detail}")
 
-        def on_state(cid: str, st: dict[str, Any]) -> None:
+        def on_state(cid: str, st: CustomerState) -> None:
             final.append(running_score_of(st))
             if scores is not None:
                 scores.write(orjson.dumps(score_line(cid, st)) + b"\n")
@@ -193,7 +194,7 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
     return 0
 
 
-class _Scores(Mapping[str, Mapping[str, Any]]):
+class _Scores(Mapping[str, CustomerState]):
     """The final scores as the report reads the final states (only their ``score``),
     without keeping every customer's state."""
 
@@ -206,8 +207,8 @@ class _Scores(Mapping[str, Mapping[str, Any]]):
     def __iter__(self) -> Iterator[str]:
         return (str(i) for i in range(len(self._scores)))
 
-    def __getitem__(self, key: str) -> Mapping[str, Any]:
-        return {"score": self._scores[int(key)]}
+    def __getitem__(self, key: str) -> CustomerState:
+        return CustomerState(score=self._scores[int(key)])
 
 
 def _open_binary(path: str, stack: ExitStack) -> IO[bytes]:

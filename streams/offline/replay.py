@@ -36,12 +36,13 @@ from typing import Any
 
 import orjson
 
+from agents.domain.customer_state import CustomerState
 from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import Output, process_record
 from agents.domain.report import ReportBuilder
 from agents.domain.rules import RuleBook, env_rules
 from agents.domain.touchpoint_status import KIND as STATUS
-from agents.domain.touchpoint_status import observe, status_alert
+from agents.domain.touchpoint_status import TouchpointState, observe, status_alert
 from streams.offline.jsonl import LineSource
 from streams.offline.progress import Progress
 from streams.offline.replay_shard import Item, Shard, ShardCounts, partition_of
@@ -145,7 +146,7 @@ def in_event_time_order(
 
 OnAlert = Callable[[str, bytes], None]
 OnInvalid = Callable[[int, str, str], None]
-OnState = Callable[[str, dict[str, Any]], None]
+OnState = Callable[[str, CustomerState], None]
 
 
 def replay(
@@ -158,10 +159,10 @@ def replay(
     clock: Callable[[], float] = time.time,
     progress: Progress | None = None,
     idle_advance: bool = False,
-) -> tuple[Summary, dict[str, dict[str, Any]]]:
+) -> tuple[Summary, dict[str, CustomerState]]:
     """A file in one process, every final state kept (customer → state, what the stream's
     table would hold): for tests and small files; ``mot replay`` uses :func:`run`."""
-    states: dict[str, dict[str, Any]] = {}
+    states: dict[str, CustomerState] = {}
     summary = run(source.lines(settings.max_record_bytes), settings,
                   on_alert=lambda kind, raw: on_alert(kind, orjson.loads(raw)),
                   on_invalid=on_invalid, on_state=states.__setitem__, report=report,
@@ -272,7 +273,7 @@ class Merger:
         self.clock = clock
         self.report = report
         self.heap: list[Item] = []
-        self.andon: dict[str, dict[str, Any]] = {}  # touchpoint → its status state
+        self.andon: dict[str, TouchpointState] = {}  # touchpoint → its status state
         self.alerts_by_kind: dict[str, int] = {}
         self.late_observations = 0
 

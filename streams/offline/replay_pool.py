@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
+from agents.domain.customer_state import CustomerState
 from agents.domain.customer_view import final_view
 from agents.domain.model_config import ModelConfig
 from agents.domain.report import ReportBuilder
@@ -25,6 +26,10 @@ from streams.offline.replay_store import CustomerStates
 from streams.settings import Settings
 
 END = "end"
+# A final state as a worker hands it back: one JSON line per customer, the typed state's
+# score line fields and circles (:func:`~agents.domain.customer_view.final_view`).
+HANDED_BACK = msgspec.json.Encoder()
+HANDED_BACK_READ = msgspec.json.Decoder(tuple[str, CustomerState])
 
 
 def make_shard(s: Settings, as_of: float | None, want_report: bool,
@@ -61,7 +66,7 @@ def worker_main(index: int, s: Settings, as_of: float | None, want_report: bool,
         final = shard.finish(end_pos, idle_advance)
         with open(states_path, "wb") as out:
             for cid, st in shard.states.in_order():
-                out.write(orjson.dumps([cid, final_view(st)]) + b"\n")
+                out.write(HANDED_BACK.encode((cid, final_view(st))) + b"\n")
         outbox.put(("done", index, final, shard.counts, shard.report, peak_rss_mb()))
     except BaseException as exc:  # the parent must not wait for ever
         outbox.put(("failed", index, f"{type(exc).__name__}: {exc}"))
@@ -73,8 +78,7 @@ def worker_main(index: int, s: Settings, as_of: float | None, want_report: bool,
 def read_states(path: Path) -> Any:
     with open(path, "rb") as f:
         for line in f:
-            cid, st = orjson.loads(line)
-            yield cid, st
+            yield HANDED_BACK_READ.decode(line)  # what a worker hands back
 
 
 def start_workers(n: int, s: Settings, as_of: float | None, want_report: bool,

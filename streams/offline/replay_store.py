@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
+from agents.domain.customer_state import CustomerState, decode_state, encode_state
 
 MEMTABLE_BYTES = 8 << 20
 BLOCK_CACHE_BYTES = 8 << 20
@@ -28,7 +28,7 @@ class CustomerStates:
     def __init__(self, capacity: int, spill_dir: str = "") -> None:
         self.capacity = max(1, capacity)
         self._spill_dir = spill_dir or None
-        self._hot: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._hot: OrderedDict[str, CustomerState] = OrderedDict()
         self._db: Any = None  # rocksdict.Rdict, opened on the first spill
         self._dir: Path | None = None
         self._missed: str | None = None  # the last customer looked up and not found
@@ -54,7 +54,7 @@ class CustomerStates:
             self._db.set_write_options(wo)
         return self._db
 
-    def get(self, customer_id: str) -> dict[str, Any] | None:
+    def get(self, customer_id: str) -> CustomerState | None:
         hot = self._hot
         state = hot.get(customer_id)
         if state is not None:
@@ -64,13 +64,13 @@ class CustomerStates:
             raw = self._db.get(customer_id.encode())
             if raw is not None:
                 self.loaded += 1
-                state = orjson.loads(raw)
+                state = decode_state(raw)
                 self._keep(customer_id, state)
                 return state
         self._missed = customer_id
         return None
 
-    def put(self, customer_id: str, state: dict[str, Any]) -> None:
+    def put(self, customer_id: str, state: CustomerState) -> None:
         if customer_id == self._missed:  # looked up just before and new
             self.customers += 1
             self._missed = None
@@ -79,19 +79,19 @@ class CustomerStates:
             self._missed = None
         self._keep(customer_id, state)
 
-    def _keep(self, customer_id: str, state: dict[str, Any]) -> None:
+    def _keep(self, customer_id: str, state: CustomerState) -> None:
         hot = self._hot
         hot[customer_id] = state
         hot.move_to_end(customer_id)
         if len(hot) > self.capacity:
             old, old_state = hot.popitem(last=False)
-            self._store()[old.encode()] = orjson.dumps(old_state)
+            self._store()[old.encode()] = encode_state(old_state)
             self.spilled += 1
 
     def __len__(self) -> int:
         return self.customers
 
-    def in_order(self) -> Iterator[tuple[str, dict[str, Any]]]:
+    def in_order(self) -> Iterator[tuple[str, CustomerState]]:
         """Every customer's state, by customer id (UTF-8 byte order = code point order);
         the hot states are written to the store first, when there is one."""
         if self._db is None:
@@ -101,9 +101,9 @@ class CustomerStates:
         db = self._db
         while self._hot:
             cid, state = self._hot.popitem(last=False)
-            db[cid.encode()] = orjson.dumps(state)
+            db[cid.encode()] = encode_state(state)
         for key, raw in db.items():
-            yield key.decode(), orjson.loads(raw)
+            yield key.decode(), decode_state(raw)
 
     def close(self) -> None:
         """Close and delete the store (idempotent)."""

@@ -25,10 +25,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from agents.domain.circles import VICIOUS, VIRTUOUS
+from agents.domain.customer_state import CustomerState, decode_state
 from agents.domain.drop_off import KIND as DROP_OFF
 from agents.domain.drop_off import drop_off_alert
 from agents.domain.failed_moment import KIND as FAILED_MOMENT
-from agents.domain.journeys import KEY as JOURNEYS
 from agents.domain.journeys import expire_journeys
 from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import process_record
@@ -199,7 +199,7 @@ def fault_free(events: list[dict[str, Any]], settings: Settings | None = None) -
     finds once every partition's clock has passed it)."""
     s = settings or Settings.from_env({})
     cfg = ModelConfig.from_settings(s)
-    states: dict[str, dict[str, Any]] = {}
+    states: dict[str, CustomerState] = {}
     alerts: dict[str, dict[str, Any]] = {}
     now = time.time()
     for e in events:
@@ -218,7 +218,7 @@ def fault_free(events: list[dict[str, Any]], settings: Settings | None = None) -
     for cid, st in states.items():
         dropped = {}
         for mark in (end - margin, end, end + margin):
-            _, change = expire_journeys(st.get(JOURNEYS), mark, cfg.journeys)
+            _, change = expire_journeys(st.journeys, mark, cfg.journeys)
             dropped[mark] = change.dropped
         assert [d.journey_id for d in dropped[end - margin]] == \
                [d.journey_id for d in dropped[end + margin]], f"{cid}: journey near the timeout"
@@ -226,8 +226,8 @@ def fault_free(events: list[dict[str, Any]], settings: Settings | None = None) -
             alert = drop_off_alert(cid, d, cfg.journeys, cfg.quality.failed_threshold,
                                    cfg.quality.red_quality, now)
             alerts[alert["alert_id"]] = alert
-    expected = Expected({c: st["score"] for c, st in states.items()},
-                        {c: st["moments"] for c, st in states.items()}, alerts)
+    expected = Expected({c: st.score for c, st in states.items()},
+                        {c: st.moments for c, st in states.items()}, alerts)
     for kind in PREDICTED:  # the traffic exercises every kind the tests compare
         assert expected.ids(kind), f"the scenario's traffic raises no {kind} alert"
     return expected
@@ -455,17 +455,17 @@ async def measure(name: str, bootstrap: str, env: dict[str, str], expected: Expe
     state: dict[str, Any] = {}
     for key, value in changelog:
         if key is not None:
-            state[orjson.loads(key)] = orjson.loads(value) if value else None
+            state[orjson.loads(key)] = decode_state(value) if value else None
     mismatches = []
     for cid, score in expected.scores.items():
         st = state.get(cid)
-        if st is None or abs(st["score"] - score) > 1e-9 * max(1.0, abs(score)):
-            mismatches.append(f"{cid}: {None if st is None else st['score']} != {score}")
-        elif st["moments"] != expected.moments[cid]:
-            mismatches.append(f"{cid}: {st['moments']} moments != {expected.moments[cid]}")
+        if st is None or abs(st.score - score) > 1e-9 * max(1.0, abs(score)):
+            mismatches.append(f"{cid}: {None if st is None else st.score} != {score}")
+        elif st.moments != expected.moments[cid]:
+            mismatches.append(f"{cid}: {st.moments} moments != {expected.moments[cid]}")
     return Figures(
         name=name, sent=sent,
-        processed=sum(st["moments"] for st in state.values() if st),
+        processed=sum(st.moments for st in state.values() if st),
         kinds=kinds, score_mismatches=mismatches, alert_problems=problems)
 
 

@@ -50,9 +50,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
+from agents.domain.customer_state import decode_state
 from agents.domain.model_config import ModelConfig
 from agents.domain.quality import is_failed, moment_quality
-from agents.domain.touchpoint_status import COUNTED, judge_batch
+from agents.domain.touchpoint_status import CODEC as ANDON_CODEC
+from agents.domain.touchpoint_status import judge_batch
+from agents.domain.touchpoint_status import new_state as new_andon_state
 from schemas.touchpoint_event import validate_event
 from streams.kafka.local_kafka import LocalKafka
 from streams.offline.jsonl import open_lines, write_jsonl
@@ -399,10 +402,11 @@ class Soak:
             for r in await readers[name].read():
                 alert = orjson.loads(r.value)
                 found.alerts[alert["kind"]][alert["alert_id"]].append(alert)
-        for name, into in (("customers", found.customers), ("andon-state", found.andon)):
+        for name, into, decode in (("customers", found.customers, decode_state),
+                                   ("andon-state", found.andon, ANDON_CODEC.decode)):
             for r in await readers[name].read():
                 if r.key is not None:
-                    into[orjson.loads(r.key)] = orjson.loads(r.value) if r.value else None
+                    into[orjson.loads(r.key)] = decode(r.value) if r.value else None
 
 
 def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -428,15 +432,15 @@ class Report:
         for kind in REPLAY_KINDS:
             self._replay_kind(kind)
         self._andon()
-        self.counted = sum(st["moments"] for st in found.customers.values() if st)
+        self.counted = sum(st.moments for st in found.customers.values() if st)
         self.score_diffs = []
         for cid, want in expected.states.items():
             st = found.customers.get(cid)
-            if st is None or abs(st["score"] - want["score"]) > 1e-9 * max(1.0, abs(want["score"])):
-                self.score_diffs.append(f"{cid}: {None if st is None else st['score']} != "
-                                        f"{want['score']}")
-            elif st["moments"] != want["moments"]:
-                self.score_diffs.append(f"{cid}: {st['moments']} moments != {want['moments']}")
+            if st is None or abs(st.score - want.score) > 1e-9 * max(1.0, abs(want.score)):
+                self.score_diffs.append(f"{cid}: {None if st is None else st.score} != "
+                                        f"{want.score}")
+            elif st.moments != want.moments:
+                self.score_diffs.append(f"{cid}: {st.moments} moments != {want.moments}")
 
     def _replay_kind(self, kind: str) -> None:
         want = self.e.alerts.get(kind, {})
@@ -478,9 +482,9 @@ class Report:
         self.andon_moments = [0, 0]  # expected, counted
         self.andon_problems: list[str] = []
         for tp in sorted(set(self.e.per_touchpoint) | set(self.f.andon) | set(by_tp)):
-            st = self.f.andon.get(tp) or {}
+            st = self.f.andon.get(tp) or new_andon_state()
             seqs = by_tp.get(tp, {})
-            n = max([st.get("seq", 0), *seqs])
+            n = max([st.transitions, *seqs])
             expected += n
             found += sum(1 for s in range(1, n + 1) if s in seqs)
             for copies in seqs.values():
@@ -491,14 +495,14 @@ class Report:
                 if s in seqs and s - 1 in seqs and \
                         seqs[s][0]["previous_status"] != seqs[s - 1][0]["status"]:
                     self.andon_problems.append(f"{tp}: transition {s} does not follow {s - 1}")
-            want, counted = self.e.per_touchpoint.get(tp, 0), st.get(COUNTED, 0)
+            want, counted = self.e.per_touchpoint.get(tp, 0), st.counted
             self.andon_moments[0] += want
             self.andon_moments[1] += counted
             if counted != want:
                 self.andon_problems.append(f"{tp}: counted {counted} moments, input has {want}")
-            if st.get("end") is not None:
-                end = math.floor(st["end"] / cfg.bucket_s)
-                window = {b[0]: b[1] for b in st["b"]}
+            if st.latest_at is not None:
+                end = math.floor(st.latest_at / cfg.bucket_s)
+                window = {b.index: b.events for b in st.buckets}
                 want_b = {i: c for i, c in self.e.buckets.get(tp, {}).items()
                           if i > end - cfg.window_buckets}
                 if window != want_b:
