@@ -23,8 +23,9 @@ once, as ``_slurp_changelogs`` would at its next look; a standby partition caugh
 not applied (Faust's loop warns and, through a bug, applies them to the previous record's
 table). The gate of :mod:`streams.faust_ext.recovery_gate` still holds a fetch made while
 Faust hands the partitions back to the streams, and the records no longer pass through
-the changelog queue that ``flow_control.resume()`` clears. A table whose store is not
-RocksDB (``memory://`` in tests) keeps Faust's path.
+the changelog queue that ``flow_control.resume()`` clears. The table's
+``on_changelog_event`` hook is not called on this path (no table of the service sets one).
+A table whose store is not RocksDB (``memory://`` in tests) keeps Faust's path.
 
 Restore progress (:meth:`BatchedRecovery.progress`): records restored in this recovery,
 records remaining (from Faust's highwaters and offsets; unknown until both are built for
