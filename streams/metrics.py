@@ -123,11 +123,13 @@ rules_late = Counter(
     "applied from the latest event time scored instead (docs/rules.md).",
 )
 
+_APP_MODULE = "streams.app"
+
 
 def restore_progress() -> Any:
     """The worker's restore figures (``streams.faust_ext.batched_restore``), ``None``
     in a process without the worker's app."""
-    app_module = sys.modules.get("streams.app")  # not built here: replay has no worker
+    app_module = sys.modules.get(_APP_MODULE)  # not built here: replay has no worker
     if app_module is None:
         return None
     progress = getattr(app_module.app.tables.recovery, "progress", None)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -156,10 +157,10 @@ class DirectChangelogTable(faust.Table):
     the writes it covers), and the restore replays the changelog from that offset.
     """
 
-    def __init__(self, app: Any, **kwargs: Any) -> None:
+    def __init__(self, app: Any, *, extra_topic_configs: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
         # The app's changelog topic settings (compaction), under the table's own ones.
-        configs = {**getattr(app, "changelog_topic_configs", {}),
-                   **(kwargs.pop("extra_topic_configs", None) or {})}
+        configs = {**getattr(app, "changelog_topic_configs", {}), **(extra_topic_configs or {})}
         super().__init__(app, extra_topic_configs=configs, **kwargs)
 
     def _new_store(self) -> Any:
