@@ -2,6 +2,9 @@
 
     python bench/run.py                       # 1M events, 100k customers, 6 partitions
     python bench/run.py --smoke               # seconds: proves the script still works
+    python bench/run.py --case restore        # restore from an empty disk (100k events)
+    python bench/run.py --case restore --events 1000000 --customers 100000
+    python bench/run.py --case standby        # 1 vs 2 workers with MOT_STANDBY_REPLICAS=1
 
 Contestants (each a separate process reading the same input topic):
   raw      a bare aiokafka consume → process → produce loop, state in a dict (the ceiling)
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -339,15 +343,89 @@ def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-async def restore_time(c: Contestant, log_dir: Path) -> float:
-    """A fresh worker (empty disk) of the same app: time until it serves again."""
+RESTORED = re.compile(r"restored (\d+) changelog records in ([\d.]+) s")
+
+
+async def changelog_records(bootstrap: str, app_id: str) -> int:
+    """Records in the app's changelog topics now (end minus start offsets): what a restore
+    from an empty disk reads, at most (compaction leaves gaps)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        names = [t for t in await consumer.topics()
+                 if t.startswith(f"{app_id}-") and t.endswith("-changelog")]
+        tps = [TopicPartition(t, p) for t in names for p in await partitions_of(bootstrap, t)]
+        if not tps:
+            return 0
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        return sum(ends[tp] - starts[tp] for tp in tps)
+    finally:
+        await consumer.stop()
+
+
+async def restore_time(c: Contestant, log_dir: Path, bootstrap: str) -> dict[str, float]:
+    """A fresh worker (empty disk) of the same app: time from its start until it serves
+    again, and the restore's own figures from its log (records applied, seconds)."""
     shutil.rmtree(c.data_dir, ignore_errors=True)
     c.data_dir.mkdir(parents=True)
+    in_changelogs = await changelog_records(bootstrap, c.group)
+    c.env["MOT_LOG_LEVEL"] = "info"  # the restore's summary line
+    log = log_dir / f"{c.name}-{c.group}-0.log"
+    before = log.stat().st_size if log.exists() else 0
     c.start(log_dir)
     try:
-        return c.wait_healthy(timeout=900)
+        ready_s = c.wait_healthy(timeout=1800)
     finally:
         c.stop()
+    with open(log, "rb") as f:
+        f.seek(before)
+        found = RESTORED.findall(f.read().decode(errors="replace"))
+    records = sum(int(n) for n, _ in found)
+    seconds = sum(float(t) for _, t in found)
+    return {"ready_s": ready_s, "changelog_records": in_changelogs,
+            "records_restored": records, "restore_s": seconds,
+            "records_per_s": records / seconds if seconds else float("nan"),
+            # comparable with a worker that does not log its restore
+            "changelog_records_per_ready_s": in_changelogs / ready_s if ready_s else 0.0}
+
+
+async def restore_case(bootstrap: str, args: argparse.Namespace, workdir: Path,
+                       log_dir: Path) -> dict[str, Any]:
+    """The service alone: score ``--events``, then restore its state on an empty disk."""
+    tag = uuid.uuid4().hex[:6]
+    src, out = f"bench-{tag}.restore-in", f"bench-{tag}.restore-out"
+    await create_topics(bootstrap, [src, out], args.partitions)
+    records = make_events(args.events, args.customers)
+    await produce_all(bootstrap, src, records)
+    del records
+    c = contestant("service", bootstrap, src, out, workdir, args.partitions)
+    r = await throughput(c, bootstrap, src, args.events, log_dir)
+    r["state_bytes_per_1m_customers"] = dir_size(c.data_dir) * 1_000_000 / args.customers
+    r["restore"] = await restore_time(c, log_dir, bootstrap)
+    return r
+
+
+async def standby_case(bootstrap: str, args: argparse.Namespace, workdir: Path,
+                       log_dir: Path) -> dict[str, Any]:
+    """One worker, then two with ``MOT_STANDBY_REPLICAS=1``: events per CPU-second."""
+    records = make_events(args.events, args.customers)
+    res: dict[str, Any] = {}
+    for workers in (1, 2):
+        tag = uuid.uuid4().hex[:6]
+        src, out = f"bench-{tag}.standby-in", f"bench-{tag}.standby-out"
+        await create_topics(bootstrap, [src, out], args.partitions)
+        c = contestant("service", bootstrap, src, out, workdir, args.partitions)
+        c.env["MOT_STANDBY_REPLICAS"] = "1"
+        if workers == 1:
+            await produce_all(bootstrap, src, records)
+            res["one"] = await throughput(c, bootstrap, src, args.events, log_dir)
+        else:
+            res["two"] = await throughput(c, bootstrap, src, args.events, log_dir, workers=2,
+                                          fill=records)
+    one, two = res["one"]["events_per_cpu_s"], res["two"]["events_per_cpu_s"]
+    res["ratio"] = two / one if one else float("nan")
+    return res
 
 
 # --- main ---------------------------------------------------------------------------
@@ -366,8 +444,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         kafka = LocalKafka(data_dir=workdir / "kafka", heap="1g", fast_start=False)
         bootstrap = kafka.start(timeout=180)
     results: dict[str, Any] = {"events": args.events, "customers": args.customers,
-                               "partitions": args.partitions, "contestants": {}}
+                               "partitions": args.partitions, "case": args.case,
+                               "contestants": {}}
     try:
+        if args.case == "restore":
+            results["restore_case"] = await restore_case(bootstrap, args, workdir, log_dir)
+            return results
+        if args.case == "standby":
+            results["standby_case"] = await standby_case(bootstrap, args, workdir, log_dir)
+            return results
         tag = uuid.uuid4().hex[:6]
         src = f"bench-{tag}.input"
         records = make_events(args.events, args.customers)
@@ -385,7 +470,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 service_max = r["events_per_s"]
                 r["state_bytes_per_1m_customers"] = (
                     dir_size(c.data_dir) * 1_000_000 / args.customers)
-                r["restore_s"] = await restore_time(c, log_dir)
+                r["restore"] = await restore_time(c, log_dir, bootstrap)
                 # Two workers join before the load arrives: with a backlog already waiting,
                 # the group's first rebalance can leave both idle (docs/performance.md).
                 src2 = f"bench-{tag}.input-2"
@@ -414,7 +499,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def restore_lines(label: str, r: dict[str, Any]) -> list[str]:
+    return [f"{label}: ready in {r['ready_s']:.1f} s from an empty disk; "
+            f"{r['records_restored']:,} changelog records restored in {r['restore_s']:.1f} s "
+            f"({fmt(r['records_per_s'])} records/s; {r['changelog_records']:,} in the "
+            f"changelog topics: {fmt(r['changelog_records_per_ready_s'])} per second "
+            f"to ready)"]
+
+
 def table(res: dict[str, Any]) -> str:
+    case = res.get("case", "all")
+    size = f"{res['events']:,} events, {res['customers']:,} customers"
+    if case == "restore":
+        r = res["restore_case"]
+        return "\n".join([
+            f"service: {r['events_per_s']:,.0f} events/s, {r['events_per_cpu_s']:,.0f} "
+            f"events/CPU-s ({size})",
+            f"service state on disk: {r['state_bytes_per_1m_customers'] / 1e6:,.0f} MB "
+            f"per 1M customers",
+            *restore_lines(f"restore ({size})", r["restore"])])
+    if case == "standby":
+        r = res["standby_case"]
+        one, two = r["one"], r["two"]
+        return "\n".join([
+            f"service, MOT_STANDBY_REPLICAS=1 ({size}):",
+            f"  1 worker:  {one['events_per_s']:,.0f} events/s, "
+            f"{one['events_per_cpu_s']:,.0f} events/CPU-s",
+            f"  2 workers: {two['events_per_s']:,.0f} events/s total, "
+            f"{two['events_per_cpu_s']:,.0f} events/CPU-s ({r['ratio']:.2f}x one worker's), "
+            f"CPU share {', '.join(f'{x:.0%}' for x in two['cpu_share'])}"])
     rows = [("contestant", "events/s", "events/CPU-s", "p50 ms", "p99 ms", "peak RSS MB")]
     for name, r in res["contestants"].items():
         lat = r.get("latency", {})
@@ -431,8 +544,7 @@ def table(res: dict[str, Any]) -> str:
             "",
             f"service state on disk: {svc['state_bytes_per_1m_customers'] / 1e6:,.0f} MB "
             f"per 1M customers",
-            f"service restore ({res['customers']:,} customers, empty disk): "
-            f"{svc['restore_s']:.1f} s",
+            *restore_lines(f"service restore ({size})", svc["restore"]),
             f"service, 2 workers: {two['events_per_s']:,.0f} events/s total, "
             f"{two['events_per_cpu_s']:,.0f} events/CPU-s ({ratio:.2f}x one worker's), "
             f"CPU share {', '.join(f'{x:.0%}' for x in two['cpu_share'])}",
@@ -443,8 +555,14 @@ def table(res: dict[str, Any]) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--events", type=int, default=1_000_000)
-    p.add_argument("--customers", type=int, default=100_000)
+    p.add_argument("--case", choices=("all", "restore", "standby"), default="all",
+                   help="all: every contestant and figure; restore: the service's restore "
+                        "from an empty disk only; standby: one worker vs two with "
+                        "MOT_STANDBY_REPLICAS=1 only")
+    p.add_argument("--events", type=int, default=0,
+                   help="input events (default 1M; 100k for --case restore/standby)")
+    p.add_argument("--customers", type=int, default=0,
+                   help="customers (default 100k; 10k for --case restore/standby)")
     p.add_argument("--partitions", type=int, default=6)
     p.add_argument("--latency-seconds", type=float, default=20.0)
     p.add_argument("--latency-rate", type=float, default=0.0,
@@ -456,6 +574,9 @@ def main() -> int:
     p.add_argument("--keep", action="store_true", help="keep logs and state")
     args = p.parse_args()
     args.contestants = [c.strip() for c in args.contestants.split(",") if c.strip()]
+    small = args.case != "all"
+    args.events = args.events or (100_000 if small else 1_000_000)
+    args.customers = args.customers or (10_000 if small else 100_000)
     if args.smoke:
         args.events, args.customers, args.partitions, args.latency_seconds = 3000, 300, 2, 4.0
     res = asyncio.run(run(args))

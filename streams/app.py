@@ -11,8 +11,8 @@ import faust
 
 from agents.domain.model_config import ModelConfig
 from streams.faust_ext.app_transport import MotApp
+from streams.faust_ext.batched_restore import BatchedTableManager
 from streams.faust_ext.changelog_writer import DirectChangelogTable
-from streams.faust_ext.recovery_gate import GatedTableManager
 from streams.kafka.clients import sasl_mechanism, ssl_context
 from streams.settings import Settings
 from streams.web_auth import json_errors_middleware
@@ -72,9 +72,22 @@ app = MotApp(
     # records from one fetch.
     stream_buffer_maxsize=settings.stream_buffer_batches,
     Table=DirectChangelogTable,
-    TableManager=GatedTableManager,
+    TableManager=BatchedTableManager,
     # Workers keeping a standby copy of each other's table partitions, for fast failover.
     table_standby_replicas=settings.standby_replicas,
 )
+
+
+def changelog_topic_configs(s: Settings) -> dict[str, str]:
+    """The compaction settings every table's changelog topic is created with, so that a
+    restore reads little more than one record per key (docs/operations.md)."""
+    return {
+        "segment.ms": str(s.changelog_segment_ms),
+        "min.cleanable.dirty.ratio": str(s.changelog_min_cleanable_dirty_ratio),
+        "delete.retention.ms": str(s.changelog_delete_retention_ms),
+    }
+
+
+app.changelog_topic_configs = changelog_topic_configs(settings)
 if settings.batch_delivery:
     app.batched_topics = frozenset({settings.topic_events})

@@ -6,7 +6,13 @@ fixed set of reasons and kinds).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 disable_created_metrics()  # the *_created series only double the scrape size
 
@@ -116,3 +122,43 @@ rules_late = Counter(
     "Versions learnt after this worker had scored events at or after their effective_from: "
     "applied from the latest event time scored instead (docs/rules.md).",
 )
+
+_APP_MODULE = "streams.app"
+
+
+def restore_progress() -> Any:
+    """The worker's restore figures (``streams.faust_ext.batched_restore``), ``None``
+    in a process without the worker's app."""
+    app_module = sys.modules.get(_APP_MODULE)  # not built here: replay has no worker
+    if app_module is None:
+        return None
+    progress = getattr(app_module.app.tables.recovery, "progress", None)
+    return progress() if progress is not None else None
+
+
+class RestoreCollector(Collector):
+    """Restore figures read at scrape time: the restore counts nothing per record for
+    Prometheus."""
+
+    def collect(self) -> Iterator[Any]:
+        progress = restore_progress()
+        if progress is None:
+            return
+        restored = CounterMetricFamily(
+            "mot_restore_records", "Changelog records applied to the local tables, by kind "
+            "(active: restored from the changelogs; standby: applied to standby copies).",
+            labels=["kind"])
+        restored.add_metric(["active"], progress.records_restored_total)
+        restored.add_metric(["standby"], progress.standby_records_applied)
+        yield restored
+        yield GaugeMetricFamily(
+            "mot_restore_records_remaining",
+            "Changelog records the worker must still restore before it serves (0 while "
+            "not known yet).",
+            value=progress.records_remaining or 0)
+        yield GaugeMetricFamily(
+            "mot_restore_in_progress", "1 while the worker restores its tables.",
+            value=1 if progress.recovering else 0)
+
+
+REGISTRY.register(RestoreCollector())

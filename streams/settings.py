@@ -165,9 +165,20 @@ DELIVERY = Section("Delivery", (
     T("standby_replicas", int, 1, "count",
       "standby copies of each table partition kept by other workers: a worker taking "
       "over a partition has its state at once instead of restoring it from the "
-      "changelog. Each copy is applied through Faust's per-record changelog path, which "
-      "is most of the CPU a second worker adds (two workers: 0.45× one worker's events "
-      "per CPU-second with `1`, 0.91× with `0`; see " + _PERF + ")", "≥ 0"),
+      "changelog. Its changelog records are applied a fetch at a time in one RocksDB "
+      "write batch, as a restore's are (see " + _PERF + ")", "≥ 0"),
+    T("changelog_segment_ms", int, 600_000, "ms",
+      "`segment.ms` of the tables' changelog topics: the open segment is never compacted, "
+      "so this bounds how much of a changelog a restore reads uncompacted (Kafka's "
+      "default is 7 days; see [operations](operations.md#changelog-compaction))", "≥ 1000"),
+    T("changelog_min_cleanable_dirty_ratio", float, 0.1, "fraction",
+      "`min.cleanable.dirty.ratio` of the changelog topics: the share of superseded "
+      "records at which the broker compacts (Kafka's default 0.5 lets a restore read up "
+      "to twice the records it keeps)", "within (0, 1)"),
+    T("changelog_delete_retention_ms", int, 86_400_000, "ms",
+      "`delete.retention.ms` of the changelog topics: how long a tombstone (an erased "
+      "customer) stays after compaction, so a standby or a restore behind by less than "
+      "this still sees the delete", "≥ 0"),
     T("consumer_lag_interval_s", float, 5.0, "s",
       "how often a worker measures its consumer lag (`mot_consumer_lag_messages`)", "> 0"),
 ))
@@ -396,6 +407,12 @@ class _SettingsMethods:
             problems.append("MOT_STREAM_BUFFER_BATCHES must be >= 1")
         if self.standby_replicas < 0:
             problems.append("MOT_STANDBY_REPLICAS must be >= 0")
+        if self.changelog_segment_ms < 1000:
+            problems.append("MOT_CHANGELOG_SEGMENT_MS must be >= 1000")
+        if not 0 < self.changelog_min_cleanable_dirty_ratio < 1:
+            problems.append("MOT_CHANGELOG_MIN_CLEANABLE_DIRTY_RATIO must be within (0, 1)")
+        if self.changelog_delete_retention_ms < 0:
+            problems.append("MOT_CHANGELOG_DELETE_RETENTION_MS must be >= 0")
         return problems
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.app import app, settings
+from streams.metrics import restore_progress
 from streams.web_auth import Guard, TokenSource
 
 Handler = Callable[..., Awaitable[Any]]
@@ -48,9 +49,25 @@ else:
     page("/metrics", guard=metrics_guard)(metrics)
 
 
+def health_body() -> tuple[dict[str, Any], bool]:
+    """What ``/health`` says, and whether the worker serves: ``ok``; ``recovering`` with
+    the restore's figures while it restores its tables from their changelogs; else
+    ``starting``."""
+    ready = app.rebalancing is False and app.tables.recovery.completed.is_set()
+    if ready:
+        return {"status": "ok"}, True
+    progress = restore_progress()
+    if progress is not None and progress.recovering:
+        return {"status": "recovering",
+                "records_restored": progress.records_restored,
+                "records_remaining": progress.records_remaining,
+                "records_per_s": round(progress.records_per_s, 1),
+                "eta_s": None if progress.eta_s is None else round(progress.eta_s, 1)}, False
+    return {"status": "starting"}, False
+
+
 @page("/health", public=True)
 async def health_page(web: Any, request: Any) -> Any:
     """200 once the worker runs its agents; 503 while it starts or recovers tables."""
-    ready = app.rebalancing is False and app.tables.recovery.completed.is_set()
-    body = {"status": "ok" if ready else "starting"}
+    body, ready = health_body()
     return web.json(body, status=200 if ready else 503)

@@ -33,6 +33,7 @@ def test_the_benchmark_runs_every_contestant_and_reports_every_figure(
         assert r["peak_rss_mb"] > 0, name
         assert r["latency"]["samples"] > 0, name
     svc = res["contestants"]["service"]
-    assert svc["restore_s"] > 0 and svc["state_bytes_per_1m_customers"] > 0
+    assert svc["restore"]["ready_s"] > 0 and svc["state_bytes_per_1m_customers"] > 0
+    assert svc["restore"]["records_restored"] > 0 and svc["restore"]["records_per_s"] > 0
     assert len(svc["two_workers"]["cpu_share"]) == 2
     assert "events/s" in done.stdout.decode()

@@ -43,7 +43,9 @@ after the final commit, and ``_new_offset`` check ``committed is not None``.
 
 The records of one partition are in offset order and each batch is handled before the
 next one of the partition is delivered, so the agent sees the same order per partition.
-Topics not listed, Faust's own internal topics and the changelogs are delivered as usual.
+Topics not listed and Faust's own internal topics are delivered as usual; the tables'
+changelogs go to the recovery one fetch per partition at a time
+(:mod:`streams.faust_ext.batched_restore`).
 
 An upstream version of this would be a per-topic (or per-agent) option such as
 ``app.topic(..., deliver_batches=True)``; it needs nothing from aiokafka.
@@ -269,6 +271,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         to_message = self._to_message
         app = self.app
         streams_open = getattr(app.tables.recovery, "streams_open", _ALWAYS_OPEN)
+        # Changelog records go to the recovery a fetch at a time (faust_ext/batched_restore.py).
+        apply_changelog = getattr(app.tables.recovery, "apply_changelog_records", None)
+        changelogs = frozenset(app.tables.changelog_topics) if apply_changelog else frozenset()
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
@@ -312,6 +317,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                         await self._deliver_batch(tp, tp_records, generation_id, callback,
                                                   commit_every)
                         continue
+                    if tp.topic in changelogs and self._apply_changelog(
+                            tp, tp_records, apply_changelog):
+                        continue
                     for record in tp_records:
                         if app.consumer_generation_id != generation_id:
                             break
@@ -343,6 +351,20 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(CONSUMER_FETCHING)
+
+    def _apply_changelog(self, tp: TP, records: list[Any], apply: Any) -> bool:
+        """One fetch's records of a changelog partition, applied by the recovery in one
+        write batch; False when it leaves them to Faust's per-record path. The read offset
+        moves as the per-message path moves it (the last offset read)."""
+        r_offset = self._read_offset[tp]
+        if r_offset is not None and records[0].offset < r_offset:
+            records = [r for r in records if r.offset >= r_offset]
+            if not records:
+                return True
+        if not apply(tp, records):
+            return False
+        self._read_offset[tp] = records[-1].offset
+        return True
 
     async def _maybe_commit_every(self, commit_every: int | None) -> None:
         if commit_every is not None and self._n_acked >= commit_every:

@@ -27,9 +27,13 @@ the writes it caused are with the broker, as before.
 Under ``exactly_once`` the table falls back to Faust's path: there the persisted offset
 must be written at the transaction's commit, which Faust's own callback arranges.
 
-Changes: ``Table._new_store`` (RocksDB opened without its write-ahead log, as Kafka
-Streams does: the changelog is the log), ``Table.on_key_set``/``on_key_del`` and the producer's
-``flush``. Upstream candidate: a batched changelog path in ``faust.tables.base``.
+Every changelog topic is created with the app's ``changelog_topic_configs`` (its
+compaction settings) beneath a table's own ``extra_topic_configs``.
+
+Changes: ``Table.__init__`` (the topic configs), ``Table._new_store`` (RocksDB opened
+without its write-ahead log, as Kafka Streams does: the changelog is the log),
+``Table.on_key_set``/``on_key_del`` and the producer's ``flush``. Upstream candidate: a
+batched changelog path in ``faust.tables.base``.
 
 Checked against faust-streaming 0.15.3 (``CHECKED_FAUST_VERSION``).
 """
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -151,6 +156,12 @@ class DirectChangelogTable(faust.Table):
     its writes, the persisted offset included (it is written to the same database after
     the writes it covers), and the restore replays the changelog from that offset.
     """
+
+    def __init__(self, app: Any, *, extra_topic_configs: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        # The app's changelog topic settings (compaction), under the table's own ones.
+        configs = {**getattr(app, "changelog_topic_configs", {}), **(extra_topic_configs or {})}
+        super().__init__(app, extra_topic_configs=configs, **kwargs)
 
     def _new_store(self) -> Any:
         store = super()._new_store()
