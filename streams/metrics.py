@@ -6,6 +6,8 @@ fixed set of reasons and kinds).
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 disable_created_metrics()  # the *_created series only double the scrape size
@@ -116,3 +118,51 @@ rules_late = Counter(
     "Versions learnt after this worker had scored events at or after their effective_from: "
     "applied from the latest event time scored instead (docs/rules.md).",
 )
+
+
+# --- per-batch counting -------------------------------------------------------------
+# A labelled child looked up per event costs a lock and a dict lookup in prometheus_client,
+# every increment another lock: the scoring agent counts a batch's events here and adds
+# them to the metrics once per batch.
+
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once (label values are bounded: see above)."""
+    key = (id(metric), labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
+class Tally:
+    """The metric updates of one batch, applied together by :meth:`apply`: increments
+    summed per counter (one locked add each), observations kept in order."""
+
+    __slots__ = ("counts", "observed")
+
+    def __init__(self) -> None:
+        self.counts: dict[Any, float] = {}
+        self.observed: dict[Any, list[float]] = {}
+
+    def inc(self, counter: Any, amount: float = 1.0) -> None:
+        self.counts[counter] = self.counts.get(counter, 0.0) + amount
+
+    def observe(self, histogram: Any, value: float) -> None:
+        values = self.observed.get(histogram)
+        if values is None:
+            values = self.observed[histogram] = []
+        values.append(value)
+
+    def apply(self) -> None:
+        for counter, amount in self.counts.items():
+            counter.inc(amount)
+        for histogram, values in self.observed.items():
+            observe = histogram.observe
+            for v in values:
+                observe(v)
+        self.counts.clear()
+        self.observed.clear()
+
