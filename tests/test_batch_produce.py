@@ -101,3 +101,28 @@ def test_a_tally_adds_up_to_the_same_samples_as_counting_each_event() -> None:
     assert samples(many) == samples(one)
     tally.apply()  # applied once: nothing left to add
     assert samples(many) == samples(one)
+
+
+def test_the_loop_histogram_exports_the_samples_of_a_prometheus_histogram() -> None:
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    buckets = (-12, -1, 0, 1, 12)
+    h = Histogram("mot_score", "Scores.", buckets=buckets, registry=theirs)
+    loop = m.LoopHistogram("mot_score", "Scores.", buckets, registry=ours)
+    for v in (-30, -12, -0.5, 0, 0, 0.5, 1, 11.9, 12, 99):
+        h.observe(v)
+        loop.observe(v)
+
+    def samples(reg: CollectorRegistry) -> list[Any]:
+        return sorted((s.name, tuple(sorted(s.labels.items())), s.value)
+                      for f in reg.collect() for s in f.samples)
+
+    assert samples(ours) == samples(theirs)
+    assert ("mot_score_bucket", (("le", "+Inf"),), 10) in samples(ours)
+    theirs, ours = CollectorRegistry(), CollectorRegistry()  # and without negative bounds
+    h = Histogram("mot_latency", "Latency.", buckets=(0.001, 0.01), registry=theirs)
+    loop = m.LoopHistogram("mot_latency", "Latency.", (0.001, 0.01), registry=ours)
+    for v in (0.0005, 0.001, 0.002, 0.5):
+        h.observe(v)
+        loop.observe(v)
+    assert samples(ours) == samples(theirs)
+    assert ("mot_latency_sum", (), 0.5035) in samples(ours)
