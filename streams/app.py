@@ -78,3 +78,4 @@ app = MotApp(
 )
 if settings.batch_delivery:
     app.batched_topics = frozenset({settings.topic_events})
+app.produce_batches = settings.produce_batches  # streams/faust_ext/batch_produce.py

@@ -36,7 +36,8 @@ class MetadataProducer(Producer):
 
 
 def app_with(producer: Producer, in_transaction: bool = False) -> Any:
-    return SimpleNamespace(producer=producer, in_transaction=in_transaction)
+    return SimpleNamespace(producer=producer, in_transaction=in_transaction,
+                           produce_batches=True)
 
 
 async def test_a_batchs_alerts_go_one_producer_batch_per_partition_in_their_order() -> None:
@@ -54,6 +55,20 @@ async def test_a_batchs_alerts_go_one_producer_batch_per_partition_in_their_orde
         ("alerts", 1, 2), ("circles", 2, 2), ("alerts", 0, 1), ("circles", 0, 1)]
     assert [v for _, _, v, _ in producer.sent] == [b"0", b"4", b"1", b"3", b"2", b"5"]
     assert await box.send() == []  # sent once
+
+
+async def test_record_by_record_the_alerts_keep_the_same_order() -> None:
+    producer = MetadataProducer()
+    app = app_with(producer)
+    app.produce_batches = False
+    alerts = Topic("alerts")
+    box = Outbox(app)
+    for i, k in enumerate([b"a", b"bb", b"e", b"ccc"]):
+        box.add(alerts, k, b"%d" % i)
+    sent = await box.send()
+    assert [(s.topic, s.partition) for s in sent] == [("alerts", 1), ("alerts", 2), ("alerts", 0)]
+    assert [v for _, _, v, _ in producer.sent] == [b"0", b"2", b"1", b"3"]
+    assert len(producer.batches) == 4  # a future per record
 
 
 async def test_under_exactly_once_each_alert_goes_through_its_topic() -> None:

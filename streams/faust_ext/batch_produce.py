@@ -10,6 +10,11 @@ for a run of already-encoded records: grouped by topic and partition in the orde
 (so a key's records keep their order), each group appended to builders of the
 producer's ``max_batch_size`` and submitted with ``send_batch``.
 
+Off by default (``MOT_PRODUCE_BATCHES``): one benchmark run stalled with it, an offset
+commit waiting in the producer's ``flush()`` on a batch future that never completed while a
+rebalance waited for that commit; the cause is not known yet (docs/performance.md). Off,
+the same grouping goes through ``send`` record by record.
+
 A submitted batch sits in the same accumulator as the records of ``send``: the
 producer's ``flush()`` (which Faust awaits before every offset commit) waits for its
 acknowledgement too, so the delivery promise is unchanged. Under ``exactly_once`` the
@@ -59,7 +64,11 @@ def group_records(records: Iterable[Record], partition_of: Any
 
 async def send_records(app: Any, records: Iterable[Record]) -> list[Sent]:
     """Hand ``records`` to the producer in one batch per partition (more when one would
-    exceed the producer's batch size); the batches, in submission order."""
+    exceed the producer's batch size); the batches, in submission order.
+
+    Without ``app.produce_batches`` (``MOT_PRODUCE_BATCHES``) each record goes through
+    aiokafka's ``send`` in the same order, and each group's :class:`Sent` is its last
+    record's (count 1)."""
     producer = app.producer._ensure_producer()  # the aiokafka producer
     key_partition = app.producer.key_partition
 
@@ -70,7 +79,15 @@ async def send_records(app: Any, records: Iterable[Record]) -> list[Sent]:
     for topic in {r[0] for r in records if r[1] is None}:
         await producer.partitions_for(topic)  # the partitioner needs the topic's metadata
     sent: list[Sent] = []
-    for (topic, partition), group in group_records(records, partition_of).items():
+    groups = group_records(records, partition_of)
+    if not getattr(app, "produce_batches", False):
+        for (topic, partition), group in groups.items():
+            fut = None
+            for key, value in group:
+                fut = await producer.send(topic, value, key=key, partition=partition)
+            sent.append(Sent(topic, partition, 1, fut))
+        return sent
+    for (topic, partition), group in groups.items():
         builder = producer.create_batch()
         count = 0
         for key, value in group:
