@@ -388,7 +388,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await create_topics(bootstrap, [out], args.partitions)
             c = contestant(name, bootstrap, src, out, workdir, args.partitions)
             r = await throughput(c, bootstrap, src, args.events, log_dir)
-            print(f"{name}: {r['events_per_s']:,.0f} events/s", file=sys.stderr)
+            print(f"{name}: {r['events_per_s']:,.0f} events/s, "
+                  f"{r['events_per_cpu_s']:,.0f} events/CPU-s", file=sys.stderr)
             seen = results["contestants"]
             if name in seen:  # an alternated run: every repeat kept
                 name = f"{name} #{sum(k.split(' #')[0] == name for k in seen) + 1}"
