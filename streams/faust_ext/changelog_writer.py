@@ -13,7 +13,9 @@ the agent waits on it in steps of 100.
 the current event, TTL and sensors) and changes only where its changelog record goes: a
 :class:`ChangelogWriter` encodes it with the table's own serializers and queues it; the
 writer hands the queued records to the producer in one run (:meth:`ChangelogWriter.flush`:
-in order, under a lock, so a key's records keep their order), and sets each changelog
+in order, under a lock, so a key's records keep their order; a key written again while its
+record is still queued replaces that record, as a compacted changelog would keep only the
+last value; through :func:`streams.faust_ext.batch_produce.send_records`), and sets each changelog
 partition's persisted offset once per run, from the run's last record to it, when the
 broker has acknowledged it. Records of one partition are acknowledged in order, so that
 offset covers the run's earlier records as well.
