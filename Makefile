@@ -31,9 +31,11 @@ test-faults: $(STAMP) system-deps
 soak: $(STAMP) system-deps
 	$(PY) -m tests.soak.soak
 
-## bench: the benchmark of docs/performance.md (1M events; minutes, not part of `make test`)
+## bench: the benchmark of docs/performance.md (1M events; minutes, not part of `make test`):
+## the domain alone on one core first, then the three contestants on real Kafka
 bench: $(STAMP)
 	@bash deploy/local/system-deps.sh run
+	$(PY) bench/domain.py
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)

@@ -106,17 +106,24 @@ def due_checks(partitions: Iterable[int], now: float, idle_advance_s: float
     return due
 
 
-def count_journeys(change: JourneyChange, outputs: list[Output]) -> None:
+def count_journeys(change: JourneyChange, outputs: list[Output],
+                   tally: m.Tally | None = None) -> None:
+    """The journey metrics of one change; with ``tally``, added to it (applied by its owner)."""
+    if tally is None:
+        tally = m.Tally()
+        count_journeys(change, outputs, tally)
+        tally.apply()
+        return
     if change.opened:
-        m.journeys.labels("opened").inc()
+        tally.inc(m.child(m.journeys, "opened"))
     for status in change.closed:
-        m.journeys.labels(status).inc()
+        tally.inc(m.child(m.journeys, status))
     if DROPPED not in change.closed:
         return  # drop-offs re-sent by a check read again were counted the first time
     for out in outputs:
         if out.kind == DROP_OFF:
             for tp, share in out.value["blame_by_touchpoint"].items():
-                m.dropoff_blame.labels(tp).inc(share)
+                tally.inc(m.child(m.dropoff_blame, tp), share)
 
 
 def restore_deadline(customer_id: str, partition: int, state: CustomerState) -> None:
@@ -133,7 +140,8 @@ def restore_deadline(customer_id: str, partition: int, state: CustomerState) -> 
         store(journey_deadlines, customer_id, JourneyDeadline(deadline, partition))
 
 
-def note_record(partition: int, done: Processed, now: float) -> None:
+def note_record(partition: int, done: Processed, now: float,
+                tally: m.Tally | None = None) -> None:
     """After a counted event: the clock, the deadline index and the journey metrics;
     after a duplicate, the index entry (:func:`restore_deadline`)."""
     if done.occurred_at is None:
@@ -146,4 +154,4 @@ def note_record(partition: int, done: Processed, now: float) -> None:
     change = done.journeys
     if change is not None and done.customer_id is not None:
         keep_deadline(done.customer_id, partition, change)
-        count_journeys(change, done.outputs)
+        count_journeys(change, done.outputs, tally)

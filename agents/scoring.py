@@ -28,6 +28,7 @@ from streams import metrics as m
 from streams.app import app, settings
 from streams.dead_letters import stream_headers
 from streams.faust_ext.batch_delivery import BatchMessage, batch_handled, records_of, timestamp_s
+from streams.faust_ext.batch_produce import Outbox
 from streams.faust_ext.changelog_writer import flush_changelogs
 from streams.faust_ext.table_access import store, stored, typed_table
 from streams.topics import (
@@ -93,10 +94,42 @@ async def send_alert(out: Output) -> None:
     m.alerts_emitted.labels(out.kind).inc()
 
 
-def count_transition(alert: dict[str, Any]) -> None:
-    m.circle_transitions.labels(alert["kind"], alert["lifecycle"]).inc()
+def count_transition(alert: dict[str, Any], tally: m.Tally | None = None) -> None:
+    if tally is None:
+        tally = m.Tally()
+        count_transition(alert, tally)
+        tally.apply()
+        return
+    tally.inc(m.child(m.circle_transitions, alert["kind"], alert["lifecycle"]))
     if alert["lifecycle"] == "resolved":
-        m.vicious_circle_duration.observe(alert["duration_s"])
+        tally.observe(m.vicious_circle_duration, alert["duration_s"])
+
+
+class Batch:
+    """What the records of one input batch hand on at its end: their alerts (one producer
+    batch per partition), their metric counts and the times they were received (for the
+    processing latency, observed once the alerts are with the producer)."""
+
+    __slots__ = ("outbox", "received", "tally")
+
+    def __init__(self) -> None:
+        self.outbox = Outbox(app)
+        self.tally = m.Tally()
+        self.received: list[float] = []
+
+    def alert(self, out: Output) -> None:
+        key, value = alert_record(out)
+        self.outbox.add(ALERT_TOPICS[out.kind], key, value)
+        self.tally.inc(m.child(m.alerts_emitted, out.kind))
+
+    async def finish(self) -> None:
+        """The alerts to the producer, then the batch's metrics."""
+        await self.outbox.send()
+        handed = time.perf_counter()
+        for received in self.received:
+            self.tally.observe(m.processing_latency, handed - received)
+        self.received.clear()
+        self.tally.apply()
 
 
 async def dead_letter(record: Any, reason: str, detail: str) -> None:
@@ -110,10 +143,12 @@ async def dead_letter(record: Any, reason: str, detail: str) -> None:
     )
 
 
-async def score_record(record: Any) -> None:
-    """Process one record end to end (``record``: an aiokafka record or a Faust message)."""
+async def score_record(record: Any, batch: Batch) -> None:
+    """Process one record end to end (``record``: an aiokafka record or a Faust message);
+    its alerts and counts go to ``batch``."""
     received = time.perf_counter()
-    m.events_consumed.inc()
+    tally = batch.tally
+    tally.inc(m.events_consumed)
     partition = record.partition
     done = process_record(record.value, record.key, customer_state_of, rules_book(),
                           settings.max_record_bytes, time.time(), (partition, record.offset))
@@ -121,10 +156,10 @@ async def score_record(record: Any) -> None:
         return
     if done.rejected is not None:
         if done.event is not None:
-            m.events_valid.inc()
+            tally.inc(m.events_valid)
         await dead_letter(record, *done.rejected)
         return
-    m.events_valid.inc()
+    tally.inc(m.events_valid)
     if done.rekey is not None:
         # Wrong or missing key: the table would live on the wrong partition.
         # Re-publish under the customer's key; that copy is the one scored.
@@ -137,20 +172,21 @@ async def score_record(record: Any) -> None:
         store(customer_state, done.customer_id, done.state)
         open_circles.update(partition, done.customer_id, in_vicious_circle(done.state))
         if not result.duplicate:
-            m.running_score.observe(result.score_after)
+            tally.observe(m.running_score, result.score_after)
     if not result.duplicate:
         note_scored(done.occurred_at)  # a version learnt from now on starts after it
     if result.duplicate:
-        m.events_duplicate.inc()
+        tally.inc(m.events_duplicate)
     elif result.failed:
-        m.failed_moments.labels(done.event["touchpoint"], done.event.get("channel", "")).inc()
-    note_record(partition, done, time.time())  # journeys: clock, deadlines, metrics
+        tally.inc(m.child(m.failed_moments, done.event["touchpoint"],
+                          done.event.get("channel", "")))
+    note_record(partition, done, time.time(), tally)  # journeys: clock, deadlines, metrics
     await observe_moment(done)  # touchpoint andon
     for out in done.outputs:
-        await send_alert(out)
+        batch.alert(out)
         if out.kind in CIRCLE_KINDS and not result.duplicate:
-            count_transition(out.value)
-    m.processing_latency.observe(time.perf_counter() - received)
+            count_transition(out.value, tally)
+    batch.received.append(received)
 
 
 @app.agent(events_topic, name="score-moments")
@@ -158,16 +194,20 @@ async def score_moments(stream: AsyncIterable[Any]) -> None:
     await wait_loaded()  # every published version known before the first event is scored
     # An event is one record, or with MOT_BATCH_DELIVERY one partition's records from one
     # fetch (streams/faust_ext/batch_delivery.py); the tables take the partition from it.
+    batch = Batch()
     async for event in stream.events():  # type: ignore[attr-defined]
         for record in records_of(event):
             try:
-                await score_record(record)
+                await score_record(record, batch)
             except Exception as exc:  # a defect must not stop the partition: park the record
                 log.exception(
                     "internal error on %s[%s]@%s; record dead-lettered",
                     record.topic, record.partition, record.offset,
                 )
                 await dead_letter(record, "internal_error", type(exc).__name__)
+        # The event's alerts go to the producer before its offsets can count (a single
+        # record is acked when the stream takes the next one), and so before any commit.
+        await batch.finish()
         if isinstance(event.message, BatchMessage):
             # The batch's table writes go to the producer before its offsets count; a
             # single record's are taken by the producer flush that precedes every commit.

@@ -91,3 +91,4 @@ def changelog_topic_configs(s: Settings) -> dict[str, str]:
 app.changelog_topic_configs = changelog_topic_configs(settings)
 if settings.batch_delivery:
     app.batched_topics = frozenset({settings.topic_events})
+app.produce_batches = settings.produce_batches  # streams/faust_ext/batch_produce.py

@@ -162,6 +162,11 @@ DELIVERY = Section("Delivery", (
       "fetch), several times the throughput per worker; `false` hands it over record by "
       "record (Faust's own path). Both keep the delivery promise; CI runs the fault tests "
       "both ways (see " + _PERF + ")"),
+    T("produce_batches", bool, False, "switch",
+      "hand changelog records and the scoring agent's alerts to the producer as one "
+      "pre-built batch per partition (aiokafka's `send_batch`) instead of record by record; "
+      "off by default: one benchmark run stalled with it, a commit waiting on a producer "
+      "batch that never completed (see " + _PERF + ")"),
     T("standby_replicas", int, 1, "count",
       "standby copies of each table partition kept by other workers: a worker taking "
       "over a partition has its state at once instead of restoring it from the "

@@ -27,32 +27,65 @@ from streams.faust_ext.changelog_writer import (
 from streams.faust_ext.table_access import discard, store, stored
 
 
+class Builder:
+    """aiokafka's ``BatchBuilder`` as far as the writer uses it: full after ``capacity``."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.records: list[tuple[bytes, bytes | None]] = []
+
+    def append(self, *, timestamp: Any, key: bytes, value: bytes | None) -> Any:
+        if len(self.records) >= self.capacity:
+            return None
+        self.records.append((key, value))
+        return object()
+
+
 class Producer:
-    """Records what is sent; each send's future resolves like aiokafka's, in order."""
+    """Records what is sent, batch by batch; each batch's future resolves like aiokafka's
+    (the offset of its first record), in order. ``sent`` lists every record."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch_capacity: int = 1000) -> None:
+        self.batch_capacity = batch_capacity
         self.sent: list[tuple[str, bytes, bytes | None, int]] = []
-        self.futures: list[asyncio.Future[Any]] = []
+        self.batches: list[tuple[int, asyncio.Future[Any]]] = []  # (first index, future)
 
-    async def send(self, topic: str, key: bytes, value: bytes | None, partition: int,
-                   timestamp: Any, headers: Any) -> asyncio.Future[Any]:
-        self.sent.append((topic, key, value, partition))
+    def _ensure_producer(self) -> Producer:  # the aiokafka producer: this fake itself
+        return self
+
+    def key_partition(self, topic: str, key: bytes) -> Any:
+        return SimpleNamespace(topic=topic, partition=len(key) % 3)
+
+    def create_batch(self) -> Builder:
+        return Builder(self.batch_capacity)
+
+    async def send_batch(self, batch: Builder, topic: str, *, partition: int
+                         ) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.futures.append(fut)
+        self.batches.append((len(self.sent), fut))
+        self.sent.extend((topic, k, v, partition) for k, v in batch.records)
+        return fut
+
+    async def send(self, topic: str, value: bytes | None, *, key: bytes, partition: int
+                   ) -> asyncio.Future[Any]:
+        """aiokafka's per-record send: a future of its own."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.batches.append((len(self.sent), fut))
+        self.sent.append((topic, key, value, partition))
         return fut
 
     def acknowledge(self, fail: bool = False) -> None:
-        """The broker answers every pending send; the changelog offset is its index."""
-        for offset, fut in enumerate(self.futures):
+        """The broker answers every pending batch; a record's offset is its index."""
+        for first, fut in self.batches:
             if fut.done():
                 continue
             if fail:
                 fut.set_exception(RuntimeError("broker gone"))
             else:
-                topic, _, _, partition = self.sent[offset]
+                topic, _, _, partition = self.sent[first]
                 fut.set_result(SimpleNamespace(
                     topic_partition=SimpleNamespace(topic=topic, partition=partition),
-                    offset=offset))
+                    offset=first))
 
 
 class Store(rocksdb_store.Store):
@@ -115,9 +148,11 @@ class Table:
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def app() -> Any:
-    return SimpleNamespace(producer=Producer(), in_transaction=False)
+@pytest.fixture(params=[True, False], ids=["send_batch", "send"])
+def app(request: Any) -> Any:
+    """Both producer paths (``MOT_PRODUCE_BATCHES``): the same records, order and offsets."""
+    return SimpleNamespace(producer=Producer(), in_transaction=False,
+                           produce_batches=request.param)
 
 
 async def test_a_stored_value_reads_back_and_is_written_as_faust_json(app: Any) -> None:
@@ -133,14 +168,42 @@ async def test_a_stored_value_reads_back_and_is_written_as_faust_json(app: Any) 
 async def test_changelog_records_reach_the_producer_in_write_order(app: Any) -> None:
     t = Table(app, "customer-state", 3)
     for i in range(5):
-        t.put("c-1", {"n": i})
+        t.put(f"c-{i}", {"n": i})
     t.drop("c-1")
-    t.drop("c-2")  # never stored: no tombstone
+    t.drop("c-9")  # never stored: no tombstone
     await writer_of(app).flush()
     assert app.producer.sent == (
-        [("customer-state-changelog", b'"c-1"', orjson.dumps({"n": i}), 3) for i in range(5)]
+        [("customer-state-changelog", f'"c-{i}"'.encode(), orjson.dumps({"n": i}), 3)
+         for i in (0, 2, 3, 4)]
         + [("customer-state-changelog", b'"c-1"', None, 3)])
     assert t.get("c-1") is None
+
+
+async def test_a_key_written_again_before_the_flush_sends_only_its_last_value(app: Any) -> None:
+    t = Table(app, "customer-state", 3)
+    for i in range(5):
+        t.put("c-1", {"n": i})
+    t.put("c-2", {"n": 0})
+    t.drop("c-2")
+    await writer_of(app).flush()
+    assert app.producer.sent == [("customer-state-changelog", b'"c-1"', orjson.dumps({"n": 4}), 3),
+                                 ("customer-state-changelog", b'"c-2"', None, 3)]
+    assert writer_of(app).coalesced == 5
+    assert t.get("c-1") == {"n": 4}
+
+
+async def test_a_run_larger_than_a_batch_goes_in_several_batches_in_order(app: Any) -> None:
+    app.producer.batch_capacity = 4
+    t = Table(app, "customer-state", 2)
+    for i in range(10):
+        t.put(f"c-{i}", {"n": i})
+    await writer_of(app).flush()
+    assert [orjson.loads(v)["n"] for _, _, v, _ in app.producer.sent] == list(range(10))
+    batches = [first for first, _ in app.producer.batches]
+    assert batches == ([0, 4, 8] if app.produce_batches else list(range(10)))
+    app.producer.acknowledge()
+    await asyncio.sleep(0)
+    assert t.data.persisted == {2: 9}  # the run's last record, from the last batch
 
 
 async def test_records_are_handed_over_as_soon_as_the_loop_is_free(app: Any) -> None:
@@ -164,7 +227,8 @@ async def test_the_persisted_offset_follows_each_changelog_partition(app: Any) -
     assert a.data.persisted == {} and b.data.persisted == {}  # not before the broker acks
     app.producer.acknowledge()
     await asyncio.sleep(0)
-    assert a.data.persisted == {1: 4}  # the last record a's partition got
+    # one batch per changelog partition: a's records are 0-2, b's 3-5, the deadline's 6
+    assert a.data.persisted == {1: 2}  # the last record a's partition got
     assert b.data.persisted == {4: 5}
     assert deadlines.data.persisted == {1: 6}
 
@@ -205,7 +269,8 @@ async def test_concurrent_flushes_keep_the_write_order(app: Any) -> None:
     for i in range(50, 60):
         t.put("c-1", {"n": i})
     await asyncio.gather(first, writer.flush())
-    assert [orjson.loads(v)["n"] for _, _, v, _ in app.producer.sent] == list(range(60))
+    # each flush sends the key's last value of its run, the earlier run first
+    assert [orjson.loads(v)["n"] for _, _, v, _ in app.producer.sent] == [49, 59]
 
 
 def test_the_store_skips_rocksdbs_log_and_keeps_its_writes_over_a_graceful_close(

@@ -46,7 +46,7 @@ def exported_series_names() -> set[str]:
     names: set[str] = collector_gauge_names()
     assert "mot_touchpoint_status" in names
     for value in vars(metrics).values():
-        if not isinstance(value, MetricWrapperBase):
+        if not isinstance(value, MetricWrapperBase | metrics.LoopHistogram):
             continue
         for family in value.describe():
             if family.type == "counter":

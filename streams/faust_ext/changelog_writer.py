@@ -13,7 +13,9 @@ the agent waits on it in steps of 100.
 the current event, TTL and sensors) and changes only where its changelog record goes: a
 :class:`ChangelogWriter` encodes it with the table's own serializers and queues it; the
 writer hands the queued records to the producer in one run (:meth:`ChangelogWriter.flush`:
-in order, under a lock, so a key's records keep their order), and sets each changelog
+in order, under a lock, so a key's records keep their order; a key written again while its
+record is still queued replaces that record, as a compacted changelog would keep only the
+last value; through :func:`streams.faust_ext.batch_produce.send_records`), and sets each changelog
 partition's persisted offset once per run, from the run's last record to it, when the
 broker has acknowledged it. Records of one partition are acknowledged in order, so that
 offset covers the run's earlier records as well.
@@ -50,6 +52,8 @@ import faust
 from faust.stores import rocksdb as rocksdb_store
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from streams.faust_ext.batch_produce import Sent, send_records
+
 try:
     import rocksdict
 except ImportError:  # pragma: no cover - the memory store needs no RocksDB
@@ -63,7 +67,10 @@ class ChangelogWriter:
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
-        self._pending: list[tuple[Any, str, int, Any, Any]] = []
+        # Per (table, partition, key) the latest record: a key written again before the
+        # flush replaces its queued record (its changelog needs only the last value).
+        self._pending: dict[tuple[int, int, bytes], tuple[Any, str, int, bytes, Any]] = {}
+        self.coalesced = 0  # records replaced before they were sent (for the benchmark)
         self._lock = asyncio.Lock()
         self._scheduled = False
         self._task: asyncio.Future[None] | None = None
@@ -83,9 +90,14 @@ class ChangelogWriter:
         self.add_encoded(table, partition, k, v)
 
     def add_encoded(self, table: Any, partition: int, key: bytes, value: bytes | None) -> None:
-        """Queue a changelog record whose key and value are already serialized."""
-        self._pending.append((table, table.changelog_topic.get_topic_name(), partition,
-                              key, value))
+        """Queue a changelog record whose key and value are already serialized; one still
+        queued for the same key is replaced (last value wins)."""
+        slot = (id(table), partition, key)
+        pending = self._pending
+        if slot in pending:
+            del pending[slot]  # re-queued at the end: the run stays in write order
+            self.coalesced += 1
+        pending[slot] = (table, table.changelog_topic.get_topic_name(), partition, key, value)
         if not self._scheduled:
             self._scheduled = True
             self._task = asyncio.ensure_future(self._flush_soon())
@@ -106,22 +118,29 @@ class ChangelogWriter:
         """
         async with self._lock:
             self._scheduled = False
-            run, self._pending = self._pending, []
-            send = self.app.producer.send
-            last: dict[tuple[int, str, int], tuple[Any, asyncio.Future[Any]]] = {}
-            for table, topic, partition, k, v in run:
-                fut = await send(topic, k, v, partition, None, None)
-                last[(id(table), topic, partition)] = (table, fut)
-            for table, fut in last.values():
-                fut.add_done_callback(partial(_persist_offset, table))
+            run, self._pending = self._pending, {}
+            if not run:
+                return
+            tables = {(topic, p): table for table, topic, p, _, _ in run.values()}
+            sent = await send_records(self.app, ((topic, partition, k, v)
+                                                 for _, topic, partition, k, v in run.values()))
+            last: dict[tuple[str, int], Sent] = {}
+            for batch in sent:
+                last[(batch.topic, batch.partition)] = batch
+            for batch in last.values():
+                batch.future.add_done_callback(
+                    partial(_persist_offset, tables[(batch.topic, batch.partition)],
+                            batch.count - 1))
 
 
-def _persist_offset(table: Any, fut: asyncio.Future[Any]) -> None:
-    """Record in the store how far its changelog partition is (as Faust's callback does)."""
+def _persist_offset(table: Any, last: int, fut: asyncio.Future[Any]) -> None:
+    """Record in the store how far its changelog partition is (as Faust's callback does):
+    ``fut`` is a batch's, resolved with its first record's offset; ``last`` is its last
+    record's index in it."""
     if fut.cancelled() or fut.exception() is not None:
         return  # the producer reports the failure; the store keeps its older offset
     res = fut.result()
-    table.data.set_persisted_offset(res.topic_partition, res.offset)
+    table.data.set_persisted_offset(res.topic_partition, res.offset + last)
 
 
 def writer_of(app: Any) -> ChangelogWriter:

@@ -1,0 +1,172 @@
+"""Micro-benchmark: the domain alone, with the state encoded as the table stores it.
+
+    python bench/domain.py                    # 100k events, 10k customers
+    python bench/domain.py --events 20000     # quicker
+
+One core, no Kafka: every event goes through
+``agents.domain.moment_processor.process_record`` with the customer's state decoded from
+bytes before and encoded to bytes after, as the service's table does (orjson, the bytes
+of ``streams.faust_ext.table_access``). The events are the benchmark's own
+(:func:`bench.run.make_events`). This is the floor under every contestant of
+``bench/run.py``: a worker cannot be faster than its job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from agents.domain.moment_processor import process_record  # noqa: E402
+from bench.job import MAX_BYTES, MODEL  # noqa: E402
+from streams.offline.traffic import TrafficGenerator  # noqa: E402
+
+START = 1_767_225_600.0
+
+
+def make_events(n: int, customers: int, seed: int = 11) -> list[tuple[bytes, bytes]]:
+    """The same synthetic traffic as ``bench/run.py`` (20 ms of event time apart)."""
+    gen = TrafficGenerator(seed=seed, customers=customers)
+    return [(e["customer_id"].encode(), orjson.dumps(e))
+            for e in gen.events(START, 0.02, n)]
+
+
+def run(records: list[tuple[bytes, bytes]]) -> dict[str, float]:
+    """Process ``records`` once from empty state; events/s of CPU time on this core."""
+    table: dict[str, bytes] = {}
+    loads, dumps = orjson.loads, orjson.dumps
+
+    def state_of(customer_id: str) -> Any:
+        raw = table.get(customer_id)
+        return None if raw is None else loads(raw)
+
+    now = time.time()
+    outputs = 0
+    t0 = time.process_time()
+    for i, (key, value) in enumerate(records):
+        done = process_record(value, key, state_of, MODEL, MAX_BYTES, now, (0, i))
+        if done.state is not None:
+            table[done.customer_id] = dumps(done.state)  # type: ignore[index]
+        outputs += len(done.outputs)
+    cpu = time.process_time() - t0
+    return {"events": len(records), "cpu_s": cpu, "events_per_s": len(records) / cpu,
+            "us_per_event": cpu * 1e6 / len(records), "alerts": outputs}
+
+
+def plumbing(records: list[tuple[bytes, bytes]], batch: int = 500) -> dict[str, float]:
+    """µs per event of two parts of the worker's plumbing that need no Kafka, measured on
+    the domain's own outputs: the metrics (counted per event with a label look-up each,
+    as the agent did, and per batch with :class:`streams.metrics.Tally`), and the
+    andon's observation path (buffered per touchpoint, encoded, decoded and judged)."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from agents.domain.touchpoint_observations import ObservationBuffer, decode_batch
+    from agents.domain.touchpoint_status import judge_batch
+    from streams import metrics as m
+
+    table: dict[str, Any] = {}
+    dones = []
+    now = time.time()
+    for i, (key, value) in enumerate(records):
+        done = process_record(value, key, table.get, MODEL, MAX_BYTES, now, (0, i))
+        if done.state is not None:
+            table[done.customer_id] = done.state  # type: ignore[index]
+        dones.append(done)
+
+    reg = CollectorRegistry()
+    consumed = Counter("c_total", "c", registry=reg)
+    valid = Counter("v_total", "v", registry=reg)
+    failed = Counter("f_total", "f", ["touchpoint", "channel"], registry=reg)
+    alerts = Counter("a_total", "a", ["kind"], registry=reg)
+    score = Histogram("s", "s", buckets=(-12, -3, 0, 3, 12), registry=reg)
+    latency = Histogram("l", "l", buckets=(0.001, 0.01, 0.1), registry=reg)
+
+    t0 = time.process_time()
+    for d in dones:
+        consumed.inc()
+        if d.result is None:
+            continue
+        valid.inc()
+        score.observe(d.result.score_after)
+        if d.result.failed:
+            failed.labels(d.event["touchpoint"], d.event.get("channel", "")).inc()
+        for out in d.outputs:
+            alerts.labels(out.kind).inc()
+        latency.observe(0.002)
+    per_event = time.process_time() - t0
+
+    score = m.LoopHistogram("s2", "s", buckets=(-12, -3, 0, 3, 12), registry=reg)
+    latency = m.LoopHistogram("l2", "l", buckets=(0.001, 0.01, 0.1), registry=reg)
+    t0 = time.process_time()
+    tally = m.Tally()
+    for i, d in enumerate(dones):
+        tally.inc(consumed)
+        if d.result is not None:
+            tally.inc(valid)
+            tally.observe(score, d.result.score_after)
+            if d.result.failed:
+                tally.inc(m.child(failed, d.event["touchpoint"], d.event.get("channel", "")))
+            for out in d.outputs:
+                tally.inc(m.child(alerts, out.kind))
+            tally.observe(latency, 0.002)
+        if i % batch == batch - 1:
+            tally.apply()
+    tally.apply()
+    per_batch = time.process_time() - t0
+
+    buffer = ObservationBuffer(1000)
+    sent: list[bytes] = []
+    t0 = time.process_time()
+    for d in dones:
+        o = d.observation
+        if o is not None and buffer.add(o.touchpoint, o.at, o.failed, o.event_id, o.position):
+            value = buffer.take(o.touchpoint)
+            if value is not None:
+                sent.append(value)
+    sent.extend(v for _, v in buffer.drain())
+    buffered = time.process_time() - t0
+    t0 = time.process_time()
+    states: dict[int, Any] = {}
+    for i, value in enumerate(sent):  # the andon: a state per touchpoint (here per record)
+        judged = judge_batch(states.get(i), decode_batch(value), MODEL.status)
+        states[i] = judged.state
+    judged_s = time.process_time() - t0
+    n = len(records)
+    return {"metrics_per_event_us": per_event * 1e6 / n,
+            "metrics_per_batch_us": per_batch * 1e6 / n,
+            "andon_buffer_us": buffered * 1e6 / n, "andon_judge_us": judged_s * 1e6 / n,
+            "andon_records": len(sent)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--events", type=int, default=100_000)
+    p.add_argument("--customers", type=int, default=10_000)
+    p.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
+    p.add_argument("--plumbing", action="store_true",
+                   help="also the per-event cost of the metrics and of the andon's path")
+    args = p.parse_args()
+    records = make_events(args.events, args.customers)
+    best = max((run(records) for _ in range(args.repeat)), key=lambda r: r["events_per_s"])
+    print(f"domain alone (process_record + state codec, one core): "
+          f"{best['events_per_s']:,.0f} events/s, {best['us_per_event']:.1f} µs/event "
+          f"({best['events']:,} events, {args.customers:,} customers, "
+          f"{best['alerts']:,} alerts; best of {args.repeat})")
+    if args.plumbing:
+        p = plumbing(records)
+        print(f"metrics: {p['metrics_per_event_us']:.2f} µs/event counted per event, "
+              f"{p['metrics_per_batch_us']:.2f} µs/event counted per batch of 500")
+        print(f"andon observations: {p['andon_buffer_us']:.2f} µs/event buffered and encoded "
+              f"({p['andon_records']:,} records), {p['andon_judge_us']:.2f} µs/event judged")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
