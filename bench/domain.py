@@ -5,8 +5,8 @@
 
 One core, no Kafka: every event goes through
 ``agents.domain.moment_processor.process_record`` with the customer's state decoded from
-bytes before and encoded to bytes after, as the service's table does (orjson, the bytes
-of ``streams.faust_ext.table_access``). The events are the benchmark's own
+bytes before and encoded to bytes after, as the service's table does
+(``agents.domain.customer_state``'s codec). The events are the benchmark's own
 (:func:`bench.run.make_events`). This is the floor under every contestant of
 ``bench/run.py``: a worker cannot be faster than its job.
 """
@@ -24,6 +24,7 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from agents.domain.customer_state import decode_state, encode_state  # noqa: E402
 from agents.domain.moment_processor import process_record  # noqa: E402
 from bench.job import MAX_BYTES, MODEL  # noqa: E402
 from streams.offline.traffic import TrafficGenerator  # noqa: E402
@@ -41,11 +42,10 @@ def make_events(n: int, customers: int, seed: int = 11) -> list[tuple[bytes, byt
 def run(records: list[tuple[bytes, bytes]]) -> dict[str, float]:
     """Process ``records`` once from empty state; events/s of CPU time on this core."""
     table: dict[str, bytes] = {}
-    loads, dumps = orjson.loads, orjson.dumps
 
     def state_of(customer_id: str) -> Any:
         raw = table.get(customer_id)
-        return None if raw is None else loads(raw)
+        return None if raw is None else decode_state(raw)
 
     now = time.time()
     outputs = 0
@@ -53,7 +53,7 @@ def run(records: list[tuple[bytes, bytes]]) -> dict[str, float]:
     for i, (key, value) in enumerate(records):
         done = process_record(value, key, state_of, MODEL, MAX_BYTES, now, (0, i))
         if done.state is not None:
-            table[done.customer_id] = dumps(done.state)  # type: ignore[index]
+            table[done.customer_id] = encode_state(done.state)  # type: ignore[index]
         outputs += len(done.outputs)
     cpu = time.process_time() - t0
     return {"events": len(records), "cpu_s": cpu, "events_per_s": len(records) / cpu,
