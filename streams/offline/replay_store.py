@@ -27,8 +27,10 @@ SPILL_BATCH = 512  # states written to the store at once, at most (one write bat
 
 
 def encode_state(state: dict[str, Any]) -> bytes:
-    """A state as the cache and the spill store hold it (the one place to change it)."""
-    return orjson.dumps(state)
+    """A state as the cache and the spill store hold it (the one place to change it).
+    Copied: the bytes orjson returns keep its whole output buffer allocated (about 8 KB
+    in RSS for a 1 KB state), which a cache of them would hold for ever."""
+    return bytes(memoryview(orjson.dumps(state)))
 
 
 def decode_state(raw: bytes) -> dict[str, Any]:
