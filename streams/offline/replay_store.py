@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-MEMTABLE_BYTES = 8 << 20
+MEMTABLE_BYTES = 4 << 20  # writes come in batches of evicted states: small memtables do
 BLOCK_CACHE_BYTES = 8 << 20
 SPILL_BATCH = 512  # states written to the store at once, at most (one write batch)
 
