@@ -197,9 +197,10 @@ INPUT = Section("Input limits and time policy", (
 REPLAY = Section("Offline replay", (
     T("replay_reorder_buffer", int, 100_000, "count",
       "`mot replay`/`report`: records held to put a file in event-time order", "≥ 0"),
-    T("replay_cache_customers", int, 20_000, "count",
-      "customers' states each replay worker keeps in memory; the rest spill to a temporary "
-      "RocksDB store (memory ≈ this × workers × state size)", "≥ 1"),
+    T("replay_cache_customers", int, 50_000, "count",
+      "customers' states each replay worker keeps in memory (encoded); the rest spill to a "
+      "temporary RocksDB store (memory ≈ this × workers × encoded state size, 0.6–1.5 KB)",
+      "≥ 1"),
     T("replay_spill_dir", str, "", "path",
       "directory of the spill store and the workers' scratch files; empty: the system's "
       "temporary directory"),

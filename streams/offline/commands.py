@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -158,7 +159,7 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
         errors = _open_out(args.errors, stack, sys.stderr) if args.errors else None
         scores_path = getattr(args, "scores", None)
         scores = _open_binary(scores_path, stack) if scores_path else None
-        final: list[float] = []
+        final = array("d")  # one float per customer, not one object
 
         def on_alert(kind: str, raw: bytes) -> None:
             if alert_out is not None:
@@ -198,7 +199,7 @@ class _Scores(Mapping[str, CustomerState]):
     """The final scores as the report reads the final states (only their ``score``),
     without keeping every customer's state."""
 
-    def __init__(self, scores: list[float]) -> None:
+    def __init__(self, scores: array[float]) -> None:
         self._scores = scores
 
     def __len__(self) -> int:

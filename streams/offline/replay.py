@@ -121,26 +121,40 @@ def order_key(raw: bytes) -> tuple[float, bytes | None]:
 def in_event_time_order(
     lines: Iterable[tuple[int, bytes]], capacity: int, on_out_of_order: Callable[[], None]
 ) -> Iterator[tuple[int, bytes, bytes | None]]:
-    """Yield ``(line number, raw, key)`` sorted by event time within a bounded heap."""
+    """Yield ``(line number, raw, key)`` sorted by event time within a bounded window of
+    ``capacity`` records. The window is a heap, plus a run of records already in order
+    (each no earlier than the last one added, so sorted by (event time, line number)):
+    a file in event-time order goes through the run alone, without the heap's log n."""
     heap: list[tuple[float, int, bytes, bytes | None]] = []
-    last = UNORDERED
+    run: deque[tuple[float, int, bytes, bytes | None]] = deque()
+    push, pop = heapq.heappush, heapq.heappop
+    last = UNORDERED  # the latest event time yielded
+    tail = UNORDERED  # the event time of the run's last record
     for lineno, raw in lines:
         t, key = order_key(raw)
         if t == UNORDERED:
             yield lineno, raw, key
             continue
-        heapq.heappush(heap, (t, lineno, raw, key))
-        if len(heap) > capacity:
-            t0, n0, raw0, key0 = heapq.heappop(heap)
+        if t >= tail:
+            run.append((t, lineno, raw, key))
+            tail = t
+        else:
+            push(heap, (t, lineno, raw, key))
+        if len(heap) + len(run) > capacity:
+            t0, n0, raw0, key0 = pop(heap) if heap and (not run or heap[0] < run[0]) \
+                else run.popleft()
             if t0 < last:
                 on_out_of_order()
-            last = max(last, t0)
+            else:
+                last = t0
             yield n0, raw0, key0
-    while heap:
-        t0, n0, raw0, key0 = heapq.heappop(heap)
+    while heap or run:
+        t0, n0, raw0, key0 = pop(heap) if heap and (not run or heap[0] < run[0]) \
+            else run.popleft()
         if t0 < last:
             on_out_of_order()
-        last = max(last, t0)
+        else:
+            last = t0
         yield n0, raw0, key0
 
 

@@ -1,10 +1,14 @@
 """Customers' states during a replay: the hot ones in memory, the rest in a local RocksDB.
 
 A replay must not need memory in proportion to its customers. The states of the
-``capacity`` customers used most recently stay in an LRU dict; the least recently used
-one goes, serialised, to a RocksDB store in a temporary directory (removed by
-:meth:`CustomerStates.close`) and comes back when its customer shows up again. Only the
-process that owns the customers (one replay worker) touches its store.
+``capacity`` customers used most recently stay in an LRU in memory, *encoded* by the
+customer state's codec (the bytes the table stores and the spill store holds: a fraction
+of the state's size as Python objects, so the same memory holds several times the
+customers, and a replay of a few hundred thousand customers never reads the disk). The
+least recently used ones go, in write batches, to a RocksDB store in a temporary
+directory (removed by :meth:`CustomerStates.close`) and come back when their customer
+shows up again. Only the process that owns the customers (one replay worker) touches its
+store.
 """
 
 from __future__ import annotations
@@ -18,17 +22,19 @@ from typing import Any
 
 from agents.domain.customer_state import CustomerState, decode_state, encode_state
 
-MEMTABLE_BYTES = 8 << 20
+MEMTABLE_BYTES = 4 << 20  # writes come in batches of evicted states: small memtables do
 BLOCK_CACHE_BYTES = 8 << 20
+SPILL_BATCH = 512  # states written to the store at once, at most (one write batch)
 
 
 class CustomerStates:
-    """customer id → state, at most ``capacity`` of them in memory."""
+    """customer id → state, at most ``capacity`` of them in memory (encoded)."""
 
     def __init__(self, capacity: int, spill_dir: str = "") -> None:
         self.capacity = max(1, capacity)
+        self._batch = max(1, min(SPILL_BATCH, self.capacity // 16))
         self._spill_dir = spill_dir or None
-        self._hot: OrderedDict[str, CustomerState] = OrderedDict()
+        self._hot: OrderedDict[str, bytes] = OrderedDict()
         self._db: Any = None  # rocksdict.Rdict, opened on the first spill
         self._dir: Path | None = None
         self._missed: str | None = None  # the last customer looked up and not found
@@ -56,17 +62,16 @@ class CustomerStates:
 
     def get(self, customer_id: str) -> CustomerState | None:
         hot = self._hot
-        state = hot.get(customer_id)
-        if state is not None:
+        raw = hot.get(customer_id)
+        if raw is not None:
             hot.move_to_end(customer_id)
-            return state
+            return decode_state(raw)
         if self._db is not None:
             raw = self._db.get(customer_id.encode())
             if raw is not None:
                 self.loaded += 1
-                state = decode_state(raw)
-                self._keep(customer_id, state)
-                return state
+                self._keep(customer_id, raw)
+                return decode_state(raw)
         self._missed = customer_id
         return None
 
@@ -77,16 +82,27 @@ class CustomerStates:
         elif customer_id not in self._hot and self.get(customer_id) is None:
             self.customers += 1  # written without a look-up first
             self._missed = None
-        self._keep(customer_id, state)
+        self._keep(customer_id, encode_state(state))
 
-    def _keep(self, customer_id: str, state: CustomerState) -> None:
+    def _keep(self, customer_id: str, raw: bytes) -> None:
         hot = self._hot
-        hot[customer_id] = state
+        hot[customer_id] = raw
         hot.move_to_end(customer_id)
         if len(hot) > self.capacity:
-            old, old_state = hot.popitem(last=False)
-            self._store()[old.encode()] = encode_state(old_state)
+            self._spill(len(hot) - self.capacity + self._batch - 1)
+
+    def _spill(self, n: int) -> None:
+        """The ``n`` least recently used states to the store, in one write batch."""
+        from rocksdict import WriteBatch
+
+        db = self._store()
+        hot = self._hot
+        batch = WriteBatch(raw_mode=True)
+        for _ in range(min(n, len(hot))):
+            cid, raw = hot.popitem(last=False)
+            batch.put(cid.encode(), raw)
             self.spilled += 1
+        db.write(batch)
 
     def __len__(self) -> int:
         return self.customers
@@ -96,13 +112,13 @@ class CustomerStates:
         the hot states are written to the store first, when there is one."""
         if self._db is None:
             for cid in sorted(self._hot):
-                yield cid, self._hot[cid]
+                yield cid, decode_state(self._hot[cid])
             return
-        db = self._db
         while self._hot:
-            cid, state = self._hot.popitem(last=False)
-            db[cid.encode()] = encode_state(state)
-        for key, raw in db.items():
+            spilled = self.spilled
+            self._spill(self._batch)
+            self.spilled = spilled  # written for the ordered read, not evicted
+        for key, raw in self._db.items():
             yield key.decode(), decode_state(raw)
 
     def close(self) -> None:
