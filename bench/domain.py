@@ -14,12 +14,11 @@ bytes before and encoded to bytes after, as the service's table does
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -27,16 +26,7 @@ sys.path.insert(0, str(REPO))
 from agents.domain.customer_state import decode_state, encode_state  # noqa: E402
 from agents.domain.moment_processor import process_record  # noqa: E402
 from bench.job import MAX_BYTES, MODEL  # noqa: E402
-from streams.offline.traffic import TrafficGenerator  # noqa: E402
-
-START = 1_767_225_600.0
-
-
-def make_events(n: int, customers: int, seed: int = 11) -> list[tuple[bytes, bytes]]:
-    """The same synthetic traffic as ``bench/run.py`` (20 ms of event time apart)."""
-    gen = TrafficGenerator(seed=seed, customers=customers)
-    return [(e["customer_id"].encode(), orjson.dumps(e))
-            for e in gen.events(START, 0.02, n)]
+from bench.run import make_events  # noqa: E402
 
 
 def run(records: list[tuple[bytes, bytes]]) -> dict[str, float]:
@@ -56,8 +46,12 @@ def run(records: list[tuple[bytes, bytes]]) -> dict[str, float]:
             table[done.customer_id] = encode_state(done.state)  # type: ignore[index]
         outputs += len(done.outputs)
     cpu = time.process_time() - t0
+    sizes = sorted(len(v) for v in table.values())
     return {"events": len(records), "cpu_s": cpu, "events_per_s": len(records) / cpu,
-            "us_per_event": cpu * 1e6 / len(records), "alerts": outputs}
+            "us_per_event": cpu * 1e6 / len(records), "alerts": outputs,
+            "state_median_b": statistics.median(sizes),
+            "state_p90_b": sizes[int(0.9 * len(sizes))],
+            "state_mb_per_1m": sum(sizes) / len(sizes)}  # mean B × 1M customers / 1e6
 
 
 def plumbing(records: list[tuple[bytes, bytes]], batch: int = 500) -> dict[str, float]:
@@ -159,6 +153,9 @@ def main() -> int:
           f"{best['events_per_s']:,.0f} events/s, {best['us_per_event']:.1f} µs/event "
           f"({best['events']:,} events, {args.customers:,} customers, "
           f"{best['alerts']:,} alerts; best of {args.repeat})")
+    print(f"customer state encoded: median {best['state_median_b']:,.0f} B, p90 "
+          f"{best['state_p90_b']:,} B, {best['state_mb_per_1m']:,.0f} MB of values per 1M "
+          "customers (values only: RocksDB's keys, index and compression not included)")
     if args.plumbing:
         p = plumbing(records)
         print(f"metrics: {p['metrics_per_event_us']:.2f} µs/event counted per event, "

@@ -121,8 +121,8 @@ def test_v1_values_with_and_without_the_counted_once_and_rules_fields_are_read()
         "b": [], "end": None, "F": 0.0, "N": 0.0, "k": 0, "bn": 0, "s": 1, "seq": 1,
         "since": 1767225600.0, "o": {"1": 7, "4": 12}, "t": [kept], "n": 55}))
     assert st.applied == {1: 7, 4: 12} and st.counted == 55
-    assert [(k.partition, k.offset, k.event_id, k.seq, k.baseline_rate) for k in st.kept] == [
-        (1, 7, "e-7", 1, 0.05)]
+    assert [(k.partition, k.offset, k.event_id, k.transition.seq,
+             k.transition.figures.baseline_rate) for k in st.kept] == [(1, 7, "e-7", 1, 0.05)]
     base = {"score": -1.0, "at": 10.0, "moments": 1, "failures": 1, "seen": [5]}
     now = decode_state(orjson.dumps({
         **base, "recent": [["e1", 10.0, "web.home", -1.0, 0.0, -1.0, 42]],

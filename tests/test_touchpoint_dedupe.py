@@ -142,8 +142,8 @@ def test_the_transitions_kept_for_re_sending_are_bounded() -> None:
                               for at, failed, eid, p, o in stream(3000)], CFG).state
     assert st is not None and st.transitions > MAX_KEPT_TRANSITIONS
     assert len(st.kept) == MAX_KEPT_TRANSITIONS
-    assert [k.seq for k in st.kept] == list(range(st.transitions - MAX_KEPT_TRANSITIONS + 1,
-                                                  st.transitions + 1))
+    assert [k.transition.seq for k in st.kept] == list(
+        range(st.transitions - MAX_KEPT_TRANSITIONS + 1, st.transitions + 1))
 
 
 MODEL = ModelConfig()

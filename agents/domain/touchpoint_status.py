@@ -69,8 +69,7 @@ class StatusConfig:
         return max(1, math.ceil(self.window_s / self.bucket_s))
 
 
-@dataclass(frozen=True, slots=True)
-class Figures:
+class Figures(Struct, frozen=True, array_like=True, gc=False):
     """The numbers a status is judged on."""
 
     window_start: float
@@ -86,8 +85,7 @@ class Figures:
         return self.baseline_rate is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(Struct, frozen=True, array_like=True, gc=False):
     previous: int
     status: int
     seq: int  # the touchpoint's transition number, from 1
@@ -108,17 +106,7 @@ class KeptTransition(Struct, array_like=True, gc=False):
     partition: int
     offset: int
     event_id: str
-    previous: int
-    status: int
-    seq: int
-    at: float
-    window_start: float
-    window_end: float
-    events: int
-    failures: int
-    rate: float
-    baseline_rate: float | None
-    baseline_events: int
+    transition: Transition
 
 
 MAX_KEPT_TRANSITIONS = 8
@@ -152,7 +140,13 @@ def from_v1(d: dict[str, Any]) -> TouchpointState:
     return TouchpointState([Bucket(*b) for b in d["b"]], d["end"], d["F"], d["N"], d["k"],
                            d["bn"], d["s"], d["seq"], d["since"], d.get("p"),
                            {int(p): o for p, o in d.get("o", {}).items()},
-                           [KeptTransition(*k) for k in d.get("t", ())], d.get("n", 0))
+                           [_kept_from_v1(k) for k in d.get("t", ())], d.get("n", 0))
+
+
+def _kept_from_v1(k: list[Any]) -> KeptTransition:
+    """A v1 kept transition: position, event id, then the transition's and its figures'
+    fields, flat."""
+    return KeptTransition(k[0], k[1], k[2], Transition(*k[3:7], Figures(*k[7:14])))
 
 
 CODEC: Codec[TouchpointState] = Codec(TouchpointState, 2, from_v1)
@@ -292,19 +286,6 @@ class Judged:
         return self.state is not None and (self.counted > 0 or self.duplicates > 0)
 
 
-def _keep(t: Transition, event_id: str, partition: int, offset: int) -> KeptTransition:
-    f = t.figures
-    return KeptTransition(partition, offset, event_id, t.previous, t.status, t.seq, t.at,
-                          f.window_start, f.window_end, f.events, f.failures, f.rate,
-                          f.baseline_rate, f.baseline_events)
-
-
-def _kept(k: KeptTransition) -> tuple[Transition, str]:
-    fig = Figures(k.window_start, k.window_end, k.events, k.failures, k.rate,
-                  k.baseline_rate, k.baseline_events)
-    return Transition(k.previous, k.status, k.seq, k.at, fig), k.event_id
-
-
 def judge_batch(st: TouchpointState | None,
                 observations: Iterable[tuple[float, bool, str, int, int]],
                 cfg: StatusConfig | Callable[[float], StatusConfig]) -> Judged:
@@ -322,7 +303,7 @@ def judge_batch(st: TouchpointState | None,
             high = state.applied.get(partition)
             if high is not None and offset <= high:
                 duplicates += 1
-                out.extend((*_kept(k), True) for k in state.kept
+                out.extend((k.transition, k.event_id, True) for k in state.kept
                            if k.partition == partition and k.offset == offset)
                 continue
         # observe() returns the state itself or a shallow copy: ``applied`` and ``kept``
@@ -336,7 +317,7 @@ def judge_batch(st: TouchpointState | None,
             late += 1
         elif transition is not None:
             out.append((transition, event_id, False))
-            state.kept.append(_keep(transition, event_id, partition, offset))
+            state.kept.append(KeptTransition(partition, offset, event_id, transition))
             del state.kept[:-MAX_KEPT_TRANSITIONS]
     return Judged(state, out, counted, late, duplicates)
 
