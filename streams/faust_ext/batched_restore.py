@@ -52,7 +52,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from faust.stores import rocksdb as rocksdb_store
-from faust.tables.recovery import Recovery
 from faust.types import TP
 
 from streams.faust_ext.recovery_gate import GatedRecovery, GatedTableManager
@@ -199,10 +198,4 @@ class BatchedRecovery(GatedRecovery):
 class BatchedTableManager(GatedTableManager):
     """Faust's table manager with :class:`BatchedRecovery` as its recovery service."""
 
-    @property
-    def recovery(self) -> Recovery:
-        if self._recovery is None:
-            self._recovery = BatchedRecovery(
-                self.app, self, beacon=self.beacon, loop=self.loop
-            )
-        return self._recovery
+    recovery_class = BatchedRecovery

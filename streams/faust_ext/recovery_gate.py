@@ -89,12 +89,15 @@ class GatedRecovery(Recovery):
 
 
 class GatedTableManager(TableManager):
-    """Faust's table manager with :class:`GatedRecovery` as its recovery service."""
+    """Faust's table manager with :attr:`recovery_class` (:class:`GatedRecovery`) as its
+    recovery service."""
+
+    recovery_class: type[GatedRecovery] = GatedRecovery
 
     @property
     def recovery(self) -> Recovery:
         if self._recovery is None:
-            self._recovery = GatedRecovery(
+            self._recovery = self.recovery_class(
                 self.app, self, beacon=self.beacon, loop=self.loop
             )
         return self._recovery
