@@ -17,8 +17,10 @@ value bytes, never decoded: whatever the tables' encoding) in one RocksDB ``Writ
 together with the partition's persisted offset (the last record's, as Faust's
 ``apply_changelog_batch`` writes it, but in the same atomic write), and moves the
 recovery's offset of the partition as ``_slurp_changelogs`` does (records at or below it
-are skipped). Once no active partition has records left the recovery is signalled done at
-once, as ``_slurp_changelogs`` would at its next look; a standby partition caught up calls
+are skipped). Once every active partition is read up to the highwater this recovery built
+for it (:meth:`BatchedRecovery.restore_complete`) the recovery is signalled done at once, as
+``_slurp_changelogs`` would at its next look, and the signal is cleared when the next
+recovery starts (Faust clears it only in that loop); a standby partition caught up calls
 ``on_standbys_ready`` as it does. Records of a partition neither active nor standby are
 not applied (Faust's loop warns and, through a bug, applies them to the previous record's
 table). The gate of :mod:`streams.faust_ext.recovery_gate` still holds a fetch made while
@@ -89,6 +91,13 @@ class BatchedRecovery(GatedRecovery):
         self._progress_logged_at = 0.0
 
     def _set_recovery_started(self) -> None:
+        # A restore this path ended left ``signal_recovery_end`` set, and Faust clears it
+        # only at the top of ``_slurp_changelogs``' loop, which on this path turns on a 5 s
+        # queue timeout: a recovery started meanwhile would find it set and hand its
+        # partitions to the streams unrestored. Nothing of this recovery is applied yet
+        # (its active partitions are resumed after this), so the signal is its own from
+        # here on.
+        self.signal_recovery_end.clear()
         super()._set_recovery_started()
         self.records_restored = 0
         self._restore_started_at = time.monotonic()
@@ -155,7 +164,7 @@ class BatchedRecovery(GatedRecovery):
     def _after_active_apply(self) -> None:
         if not self.in_recovery:
             return
-        if not self.need_recovery():
+        if self.restore_complete():
             self.flush_buffers()  # anything Faust's own path still holds
             progress = self.progress()
             self._set_recovery_ended()
@@ -171,6 +180,19 @@ class BatchedRecovery(GatedRecovery):
             log.info("restoring tables: %d changelog records restored, %d remaining, "
                      "%.0f records/s, ready in about %s", p.records_restored,
                      p.records_remaining, p.records_per_s, eta)
+
+    def restore_complete(self) -> bool:
+        """Every active partition's changelog read up to its highwater, as this recovery
+        built them: not while a new rebalance is signalled (it rebuilds the highwaters and
+        offsets), nor before they are built, nor while an active partition has none (Faust's
+        ``need_recovery`` counts only the partitions with a highwater). Otherwise Faust's
+        loop ends the restore at its next look."""
+        if self.signal_recovery_start.is_set() or not self._remaining_known:
+            return False
+        highwaters = self.active_highwaters
+        if any(tp not in highwaters for tp in self.active_tps):
+            return False
+        return not self.need_recovery()
 
     def _after_standby_apply(self) -> None:
         if (self._standbys_span is None and not self.tables.standbys_ready

@@ -260,9 +260,9 @@ async def produce_paced(bootstrap: str, topic: str, records: list[tuple[bytes, b
 
 async def read_topic(bootstrap: str, topic: str, *, read_committed: bool = False,
                      timeout: float = 30.0) -> list[tuple[bytes | None, bytes | None]]:
-    """Every record now in ``topic`` (to its current end), as ``(key, value)``.
-    ``read_committed`` hides records of aborted transactions, as a downstream
-    consumer of an exactly-once producer must."""
+    """Every record now in ``topic`` (to its current end), as ``(key, value)``; a read
+    not at the end in ``timeout`` seconds raises. ``read_committed`` hides records of
+    aborted transactions, as a downstream consumer of an exactly-once producer must."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -292,6 +292,10 @@ async def read_topic(bootstrap: str, topic: str, *, read_committed: bool = False
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
+        if remaining:  # figures from part of the topic would read as lost alerts
+            short = ", ".join(f"{tp.partition}: {await consumer.position(tp)} of {ends[tp]}"
+                              for tp in sorted(remaining))
+            raise TimeoutError(f"{topic} not read to its end in {timeout:g} s ({short})")
     finally:
         await consumer.stop()
     return out
