@@ -39,6 +39,7 @@ def consumer() -> Any:
         _acked=defaultdict(list), _acked_index=defaultdict(set), _gap=defaultdict(IntervalTree),
         _n_acked=0, _unacked_messages=set(), _waiting_for_ack=None,
         _batches=defaultdict(deque), _read_from={}, _revoked_committed={},
+        _buffered_partitions=set(),
         app=SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
                             consumer_generation_id=1),
         suspend_flow=asyncio.Event(), delivered=[], _commit_every=None, _commit_fut=None,
@@ -424,3 +425,68 @@ async def test_acks_from_before_an_assignment_count_for_nothing_after_it() -> No
     c._read_offset[TP0] = 0  # the seek: nothing committed, read from the start
     await ack(c, await deliver(c, range(0, 35), generation=2))
     assert commit_point(c) == 35
+
+
+def assignable(c: Any) -> Any:
+    """What Faust's ``Consumer.on_partitions_assigned`` touches besides the bookkeeping."""
+    revocable(c)
+    c.on_partitions_assigned = BatchingConsumer.on_partitions_assigned.__get__(c)
+    c._on_partitions_assigned = lambda assigned, generation: asyncio.sleep(0)
+    c.app.on_rebalance_return = lambda: None
+    c.assignment = lambda: {TP0}
+    return c
+
+
+async def test_a_partition_kept_over_a_rebalance_is_read_in_order_from_the_committed_offset(
+) -> None:
+    """The generation before fetched up to offset 9 but its flow was suspended, so 3 to 9
+    were never handed on; the worker keeps the partition, and the new generation's first
+    fetch (before the recovery's seek: the partition is fetched from its assignment on)
+    starts at the committed offset, 3. Every record from 3 is delivered, in order: with the
+    old read offset 3 to 8 were skipped and came back after 9 with the seek, which the
+    andon's count-once rule (a partition's observations in order) counted short."""
+    for batched in (False, True):
+        fetches: list[Any] = []
+        c = assignable(drain_probe(fetches, batched))
+        c._read_offset[TP0] = 10 if batched else 9  # read so far (batched: the next one)
+        c._committed_offset[TP0] = 3
+        await c.on_partitions_assigned({TP0}, 2)
+        c.app.consumer_generation_id = 2
+        fetches += [(lambda: None, [3, 4, 5, 6, 7, 8, 9]), (lambda: None, [10, 11])]
+        await c._drain_messages(SimpleNamespace(_stopped=asyncio.Event()))
+        assert c.delivered == list(range(3, 12)), f"batched={batched}"
+
+
+def test_a_drained_buffer_does_not_resume_a_partition_a_rebalance_holds_paused() -> None:
+    """Faust puts a partition whose stream buffer drained back among those fetched, even
+    while a rebalance holds it paused before its seek; here it stays paused, and one not
+    paused is resumed as before."""
+    c = revocable(consumer())
+    c.__dict__.update(_buffered_partitions={TP0}, _active_partitions=set(),
+                      _paused_partitions={TP0})
+    c.assignment = lambda: {TP0}
+    c.on_buffer_drop(TP0)
+    assert TP0 not in c._active_partitions and not c._buffered_partitions
+    c._paused_partitions.clear()
+    c._buffered_partitions.add(TP0)
+    c.on_buffer_drop(TP0)
+    assert TP0 in c._active_partitions
+
+
+async def test_records_of_a_buffered_partition_paused_meanwhile_are_not_delivered() -> None:
+    """A fetch that returns records of a partition counted as buffered (its stream buffer
+    full) but paused since by a rebalance leaves them to the rebalance's seek."""
+    fetches: list[Any] = []
+    c = drain_probe(fetches, batched=False)
+    c.__dict__.update(_buffered_partitions={TP0}, _paused_partitions={TP0})
+
+    async def wait_next_records(timeout: float) -> tuple[Any, Any]:
+        if c.__dict__.setdefault("fetched", False):
+            c._stopped.set()
+            return None, None
+        c.fetched = True
+        return {TP0: [record(o) for o in (4, 5)]}, set()  # TP0 not active: paused
+
+    c._wait_next_records = wait_next_records
+    await c._drain_messages(SimpleNamespace(_stopped=asyncio.Event()))
+    assert c.delivered == []

@@ -23,7 +23,8 @@ does not flap. Every change of status is a transition, numbered per touchpoint.
 Counted once (:func:`judge_batch`): the state keeps, per input partition, the highest
 offset of an observation applied (observations of one input partition come in offset
 order: one scoring worker at a time sends them, a touchpoint's batches in order to the
-touchpoint's partition of the internal topic). An observation at or below it is one
+touchpoint's partition of the internal topic, and the service's consumer reads a partition
+in order across rebalances too). An observation at or below it is one
 sent or read again after a crash: it counts nothing, and if it caused one of the
 touchpoint's last :data:`MAX_KEPT_TRANSITIONS` transitions that transition is returned
 again, so its alert (lost or not) is sent again with the same id and content.

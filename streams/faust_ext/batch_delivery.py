@@ -41,6 +41,20 @@ bookkeeping afresh (the recovery seeks every partition back to its committed off
 Upstream: ``Consumer.ack`` should not count skipped events, ``on_partitions_revoked`` pop
 after the final commit, and ``_new_offset`` check ``committed is not None``.
 
+A partition is also read in order across a rebalance. Faust keeps the read offset of a
+partition the worker keeps, though its previous generation may have fetched records it never
+delivered (the flow suspended), and it may deliver a partition's records before the
+recovery's seek: a newly assigned partition is fetched at once, and one whose stream buffer
+drained is put back among the fetched partitions even while the rebalance holds it paused
+(``Consumer.on_buffer_drop``; the drain loop also delivers any partition counted as
+buffered). The records from the committed offset up to the stale read offset were then
+skipped and came back, after the later ones, with the seek: in a soak, observations the
+andon counted short. Here a new assignment forgets the read offsets and the buffered
+partitions (:meth:`BatchingConsumer.on_partitions_assigned`), and a drained buffer or the
+drain loop never resumes a paused partition (:meth:`BatchingConsumer.on_buffer_drop`).
+Upstream: ``on_partitions_assigned`` should reset ``_read_offset`` and
+``_buffered_partitions``, and ``on_buffer_drop`` respect ``_paused_partitions``.
+
 The records of one partition are in offset order and each batch is handled before the
 next one of the partition is delivered, so the agent sees the same order per partition.
 Topics not listed and Faust's own internal topics are delivered as usual; the tables'
@@ -162,15 +176,42 @@ class BatchingConsumer(faust_aiokafka.Consumer):
     async def on_partitions_assigned(self, assigned: AbstractSet[TP],
                                      generation_id: int = 0) -> None:
         """A new assignment reads every partition again from its committed offset (the
-        recovery's seek): what was acked, delivered or read before counts for nothing."""
+        recovery's seek): what was acked, delivered or read before counts for nothing.
+
+        That includes the read offset. Faust forgets it only for the partitions revoked, so
+        a partition the worker keeps over a rebalance keeps the offset of the last record
+        its previous generation *fetched*, delivered or not (the records fetched while a
+        rebalance suspends the flow are counted as read and never handed on). aiokafka
+        starts the new assignment at the committed offset, and Faust may deliver a
+        partition's records before the recovery's seek (a partition newly assigned is
+        fetched from the moment of its assignment; one whose stream buffer drains is
+        resumed, :meth:`on_buffer_drop`). With the old read offset the records from the
+        committed offset up to it were then skipped, the later ones delivered, and the
+        seek brought the skipped ones after them: a partition read out of order, which the
+        andon, whose count-once rule takes a partition's observations in order, counted
+        short. Without it they are delivered in order from the committed offset."""
         self._revoked_committed.clear()
+        self._buffered_partitions.clear()
         for tp in assigned:
             self._acked.pop(tp, None)
             self._acked_index.pop(tp, None)
             self._gap.pop(tp, None)
             self._batches.pop(tp, None)
             self._read_from.pop(tp, None)
+            self._read_offset.pop(tp, None)
         await super().on_partitions_assigned(cast(Any, assigned), generation_id)
+
+    def on_buffer_drop(self, tp: TP) -> None:
+        """Faust's re-enabling of a partition whose stream buffer has drained, but never of
+        one a rebalance holds paused (until its recovery has sought it back to the committed
+        offset) or that is no longer assigned: Faust's own puts it back among the partitions
+        fetched whatever their state."""
+        buffered = self._buffered_partitions
+        if tp not in buffered:
+            return
+        buffered.discard(tp)
+        if tp not in self._paused_partitions and tp in self.assignment():
+            self._get_active_partitions().add(tp)
 
     def _base_offset(self, tp: TP) -> int | None:
         """Where the partition's next commit must start: its committed offset (kept over a
@@ -310,8 +351,10 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                     if (not self.flow_active or self.should_stop
                             or app.consumer_generation_id != generation_id):
                         break
-                    if not (active is None or tp in active or tp in self._buffered_partitions):
-                        continue
+                    if not (active is None or tp in active
+                            or (tp in self._buffered_partitions
+                                and tp not in self._paused_partitions)):
+                        continue  # paused meanwhile (a rebalance): its seek reads them again
                     app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     if tp.topic in batched:
                         await self._deliver_batch(tp, tp_records, generation_id, callback,
