@@ -208,3 +208,33 @@ def test_report_circles_agree_with_the_customers_final_states() -> None:
     assert [(c["customer_id"], c["severity"]) for c in report["vicious_circles"]["customers"]] \
         == in_state
     assert summary.scored == report["totals"]["scored"] == 4000
+
+
+def test_a_replay_worker_gone_without_its_results_fails_the_replay() -> None:
+    """A worker process that exits without its "done" message, killed or with status 0,
+    fails the replay with the worker named instead of leaving the parent waiting."""
+    import queue
+    import threading
+    from types import SimpleNamespace
+
+    from streams.offline.replay import Pool
+
+    for exitcode, says in ((-9, "replay worker 1 exited with -9"),
+                           (0, "replay worker 1 exited without its results")):
+        pool: Any = object.__new__(Pool)
+        pool.procs = [SimpleNamespace(exitcode=None), SimpleNamespace(exitcode=exitcode)]
+        pool.outbox = queue.Queue()
+        pool.finals, pool.gone = {}, set()
+        raised: list[BaseException] = []
+
+        def wait(pool: Any = pool, raised: list[BaseException] = raised) -> None:
+            try:
+                pool._drain(None, block=True)
+            except RuntimeError as exc:
+                raised.append(exc)
+
+        waiting = threading.Thread(target=wait, daemon=True)
+        waiting.start()
+        waiting.join(15)
+        assert not waiting.is_alive(), f"exit {exitcode}: the replay still waits"
+        assert raised and says in str(raised[0])

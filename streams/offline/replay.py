@@ -371,6 +371,7 @@ class Pool:
         self.sent: list[deque[int]] = [deque() for _ in range(n)]  # first pos, unanswered
         self.last = 0
         self.finals: dict[int, tuple[Any, ...]] = {}
+        self.gone: set[int] = set()  # workers seen exited without their "done"
 
     def send(self, pos: int, lineno: int, raw: bytes, key: bytes, partition: int,
              merger: Merger) -> None:
@@ -424,9 +425,17 @@ class Pool:
                 return
 
     def _check_alive(self) -> None:
+        """Called after a wait that brought nothing: a worker that exited with an error, or
+        cleanly but without its "done" still missing at the check after (one more wait for
+        what its queue may yet hold), fails the replay instead of leaving it waiting."""
         for i, p in enumerate(self.procs):
-            if i not in self.finals and p.exitcode not in (None, 0):
+            if i in self.finals or p.exitcode is None:
+                continue
+            if p.exitcode != 0:
                 raise RuntimeError(f"replay worker {i} exited with {p.exitcode}")
+            if i in self.gone:
+                raise RuntimeError(f"replay worker {i} exited without its results")
+            self.gone.add(i)
 
     def finish(self, end_pos: int, merger: Merger, summary: Summary,
                on_state: OnState | None) -> None:
