@@ -394,6 +394,7 @@ async def restore_time(c: Contestant, log_dir: Path, bootstrap: str) -> dict[str
     # the rate as the worker measured it: a small restore's time rounds to 0.0 s in the log
     exact_s = sum(int(n) / int(rate) for n, _, rate in found if int(rate) > 0)
     return {"ready_s": ready_s, "changelog_records": in_changelogs,
+            "disk_bytes": dir_size(c.data_dir),  # the restored stores, as RocksDB left them
             "records_restored": records, "restore_s": seconds,
             "records_per_s": records / exact_s if exact_s else float("nan"),
             # comparable with a worker that does not log its restore
@@ -533,7 +534,10 @@ def table(res: dict[str, Any]) -> str:
             f"events/CPU-s ({size})",
             f"service state on disk: {r['state_bytes_per_1m_customers'] / 1e6:,.0f} MB "
             f"per 1M customers",
-            *restore_lines(f"restore ({size})", r["restore"])])
+            *restore_lines(f"restore ({size})", r["restore"]),
+            f"restored state on disk: "
+            f"{r['restore']['disk_bytes'] * 1e6 / res['customers'] / 1e6:,.0f} MB "
+            f"per 1M customers"])
     if case == "standby":
         r = res["standby_case"]
         one, two = r["one"], r["two"]

@@ -13,6 +13,7 @@ from agents.domain.model_config import ModelConfig
 from streams.faust_ext.app_transport import MotApp
 from streams.faust_ext.batched_restore import BatchedTableManager
 from streams.faust_ext.changelog_writer import DirectChangelogTable
+from streams.faust_ext.store_options import StoreSettings
 from streams.kafka.clients import sasl_mechanism, ssl_context
 from streams.settings import Settings
 from streams.web_auth import json_errors_middleware
@@ -89,6 +90,7 @@ def changelog_topic_configs(s: Settings) -> dict[str, str]:
 
 
 app.changelog_topic_configs = changelog_topic_configs(settings)
+app.store_settings = StoreSettings(settings.store_compression, settings.store_block_bytes)
 if settings.batch_delivery:
     app.batched_topics = frozenset({settings.topic_events})
 app.produce_batches = settings.produce_batches  # streams/faust_ext/batch_produce.py

@@ -5,11 +5,7 @@ and no commit before the queued records are with the producer."""
 from __future__ import annotations
 
 import asyncio
-import gc
-import subprocess
-import sys
 import weakref
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,7 +17,6 @@ from faust.streams import _current_event
 from streams.faust_ext.changelog_writer import (
     ChangelogWriter,
     FlushingProducer,
-    _NoWalOptions,
     writer_of,
 )
 from streams.faust_ext.table_access import discard, store, stored
@@ -143,9 +138,6 @@ class Table:
 
     def rows(self) -> dict[bytes, bytes]:
         return self.data.dbs.get(self.partition, {})
-
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(params=[True, False], ids=["send_batch", "send"])
@@ -271,26 +263,3 @@ async def test_concurrent_flushes_keep_the_write_order(app: Any) -> None:
     await asyncio.gather(first, writer.flush())
     # each flush sends the key's last value of its run, the earlier run first
     assert [orjson.loads(v)["n"] for _, _, v, _ in app.producer.sent] == [49, 59]
-
-
-def test_the_store_skips_rocksdbs_log_and_keeps_its_writes_over_a_graceful_close(
-        tmp_path: Path) -> None:
-    """The changelog is the log: a graceful stop flushes the store; a kill -9 loses its
-    unflushed writes (persisted offset included), which the restore reads back."""
-    path = tmp_path / "customer-state-0.db"
-    script = (
-        "import os, sys\n"
-        "from streams.faust_ext.changelog_writer import _NoWalOptions\n"
-        "db = _NoWalOptions().open(sys.argv[1])\n"
-        "db.put(b'k', b'v')\n"
-        "if sys.argv[2] == 'kill': os.kill(os.getpid(), 9)\n"
-        "del db\n"
-    )
-    subprocess.run([sys.executable, "-c", script, str(path), "kill"], check=False, cwd=REPO)
-    db = _NoWalOptions().open(path)
-    assert db.get(b"k") is None  # no write-ahead log to replay
-    del db
-    gc.collect()
-    subprocess.run([sys.executable, "-c", script, str(path), "close"], check=True, cwd=REPO)
-    db = _NoWalOptions().open(path)
-    assert db.get(b"k") == b"v"

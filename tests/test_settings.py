@@ -83,7 +83,8 @@ def _changed(t: Tunable) -> Any:
     special: dict[str, Any] = {"kafka_security_protocol": "SSL", "touchpoint_amber_ratio": 3.0,
                                "web_token_file": _TOKEN_FILE, "metrics_token_file": _TOKEN_FILE,
                                "web_bind": "127.0.0.2",
-                               "erasure_policy": "accept", "alert_customer_id": "hashed"}
+                               "erasure_policy": "accept", "alert_customer_id": "hashed",
+                               "store_compression": "lz4"}
     if t.name in special:
         return special[t.name]
     if t.kind is bool:

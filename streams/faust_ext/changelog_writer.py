@@ -32,8 +32,8 @@ must be written at the transaction's commit, which Faust's own callback arranges
 Every changelog topic is created with the app's ``changelog_topic_configs`` (its
 compaction settings) beneath a table's own ``extra_topic_configs``.
 
-Changes: ``Table.__init__`` (the topic configs), ``Table._new_store`` (RocksDB opened
-without its write-ahead log, as Kafka Streams does: the changelog is the log),
+Changes: ``Table.__init__`` (the topic configs), ``Table._new_store`` (RocksDB opened with
+:mod:`streams.faust_ext.store_options`),
 ``Table.on_key_set``/``on_key_del`` and the producer's ``flush``. Upstream candidate: a
 batched changelog path in ``faust.tables.base``.
 
@@ -53,11 +53,7 @@ from faust.stores import rocksdb as rocksdb_store
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.faust_ext.batch_produce import Sent, send_records
-
-try:
-    import rocksdict
-except ImportError:  # pragma: no cover - the memory store needs no RocksDB
-    rocksdict = None
+from streams.faust_ext.store_options import StoreSettings, store_options_of
 
 log = logging.getLogger(__name__)
 
@@ -155,25 +151,12 @@ async def flush_changelogs(app: Any) -> None:
     await writer_of(app).flush()
 
 
-class _NoWalOptions(rocksdb_store.RocksDBOptions):
-    """Faust's RocksDB options, with writes that skip RocksDB's write-ahead log."""
-
-    def open(self, path: Any, *, read_only: bool = False) -> Any:
-        db = super().open(path, read_only=read_only)
-        if self.use_rocksdict:
-            options = rocksdict.WriteOptions()
-            options.disable_wal = True
-            db.set_write_options(options)
-        return db
-
-
 class DirectChangelogTable(faust.Table):
     """A Faust table whose changelog records go through the app's :class:`ChangelogWriter`.
 
-    Its RocksDB store writes without RocksDB's own write-ahead log, as Kafka Streams'
-    stores do: the changelog topic is the log. After a crash the store holds a prefix of
-    its writes, the persisted offset included (it is written to the same database after
-    the writes it covers), and the restore replays the changelog from that offset.
+    Its RocksDB store is opened with :class:`streams.faust_ext.store_options.StoreOptions`
+    (no write-ahead log: the changelog topic is the log; the app's compression and block
+    size).
     """
 
     def __init__(self, app: Any, *, extra_topic_configs: Mapping[str, Any] | None = None,
@@ -185,11 +168,8 @@ class DirectChangelogTable(faust.Table):
     def _new_store(self) -> Any:
         store = super()._new_store()
         if isinstance(store, rocksdb_store.Store) and not self.app.in_transaction:
-            opts = store.rocksdb_options
-            no_wal = _NoWalOptions(use_rocksdict=opts.use_rocksdict, ttl=opts.ttl,
-                                   **opts.extra_options)
-            no_wal.__dict__.update(opts.__dict__)
-            store.rocksdb_options = no_wal
+            settings = getattr(self.app, "store_settings", StoreSettings())
+            store.rocksdb_options = store_options_of(store, settings)
         return store
 
     def on_key_set(self, key: Any, value: Any) -> None:
