@@ -14,10 +14,11 @@ event's partition is the tables' partition):
 * ``customer-state`` and ``journey-deadlines`` lose the customer's entry, each with a
   tombstone in its changelog (queued even when the local store had no entry) and the
   key compacted out of the local RocksDB files (:mod:`streams.faust_ext.erase_key`); the
-  kept alerts for re-sending live in the customer state and go with it;
+  kept alerts for re-sending live in the customer state and go with it; ``journey-due``
+  loses every entry whose key holds the customer id, the same way;
 * the open-circle gauge forgets the customer;
 * ``stream-clock`` and ``touchpoint-status`` (the andon) hold no per-customer entry:
-  afterwards their local keys and values are searched for the id, the two tables above
+  afterwards their local keys and values are searched for the id, the three tables above
   and the gauge looked up under it, and the receipt says where it was still found
   (``retained``; empty when none). The andon's in-memory batches hold event times,
   outcomes and event ids, no customer id;
@@ -51,7 +52,7 @@ from agents.domain.erasure import (
     removed_anything,
     suppression_entry,
 )
-from agents.journeys import journey_deadlines, stream_clock
+from agents.journeys import due_keys_of, journey_deadlines, journey_due, stream_clock
 from agents.scoring import customer_state, dead_letter, open_circles
 from agents.suppression import erasure_suppression, hashed
 from agents.touchpoints import touchpoint_status
@@ -75,10 +76,12 @@ def _partition_of(customer_id: str) -> int:
     return app.producer.key_partition(settings.topic_events, customer_id.encode()).partition
 
 
-def _retained(customer_id: str) -> list[str]:
+def _retained(customer_id: str, partition: int) -> list[str]:
     """The stores that still hold the id: an entry under it, or (the small tables that
     are not keyed by customer) a local key or value that mentions it."""
     found = [t.name for t in CUSTOMER_TABLES if stored(t, customer_id) is not None]
+    if due_keys_of(customer_id, partition):
+        found.append(journey_due.name)
     for table in SCANNED_TABLES:
         if any(holds_id(k, customer_id) or holds_id(v, customer_id)
                for k, v in table.data.items()):
@@ -93,8 +96,11 @@ def erase_customer(request: ErasureRequest, partition: int, now: float) -> Recei
     """Remove the customer from every store of this partition; the receipt."""
     customer_id = request.customer_id
     chash = hashed(customer_id)
+    due = sum(erase(journey_due, key) for key in due_keys_of(customer_id, partition))
     removed = [removal(t.name, "table", erase(t, customer_id),
                        t.changelog_topic.get_topic_name()) for t in CUSTOMER_TABLES]
+    removed.append(removal(journey_due.name, "table", due,
+                           journey_due.changelog_topic.get_topic_name()))
     in_circle = customer_id in open_circles.by_partition.get(partition, ())
     open_circles.update(partition, customer_id, False)
     removed.append(removal("open-circles", "memory", int(in_circle)))
@@ -107,9 +113,10 @@ def erase_customer(request: ErasureRequest, partition: int, now: float) -> Recei
                                   settings.erasure_suppression_s, removed,
                                   str(app.conf.canonical_url))
         store(erasure_suppression, chash, entry)
-    checked = [t.name for t in (*CUSTOMER_TABLES, *SCANNED_TABLES)] + ["open-circles"]
+    checked = ([t.name for t in (*CUSTOMER_TABLES, journey_due, *SCANNED_TABLES)]
+               + ["open-circles"])
     return build_receipt(request.request_id, chash, entry, partition, settings.erasure_policy,
-                         checked, _retained(customer_id), repeat)
+                         checked, _retained(customer_id, partition), repeat)
 
 
 async def handle_request(event: Any) -> None:

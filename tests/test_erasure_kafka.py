@@ -39,8 +39,8 @@ BASE = int(time.time()) // 3600 * 3600 - 2 * 86400
 VICTIM = "erased-customer-7f3a"
 OTHERS = [f"cust-{i:02d}" for i in range(16)]
 HASH_KEY = b"a test key for the keyed hash, 32+ bytes long"
-TABLES = ("customer-state", "journey-deadlines", "stream-clock", "touchpoint-status",
-          "erasure-suppression")
+TABLES = ("customer-state", "journey-deadlines", "journey-due", "stream-clock",
+          "touchpoint-status", "erasure-suppression")
 RECEIPT = Draft202012Validator(json.loads(schema_path("erasure-receipt.v1").read_text()),
                                format_checker=FormatChecker())
 
@@ -179,7 +179,7 @@ async def test_an_erased_customer_is_gone_and_nobody_else_changed(
         assert receipt["request_id"] == request_id and receipt["customer_hash"] == chash
         assert VICTIM.encode() not in receipts[0].value
         assert {r["store"]: r["entries"] for r in receipt["removed"]} == {
-            "customer-state": 1, "journey-deadlines": 1, "open-circles": 1}
+            "customer-state": 1, "journey-deadlines": 1, "journey-due": 1, "open-circles": 1}
         assert receipt["retained"] == [] and "touchpoint-status" in receipt["checked"]
         assert receipt["worker"] == first.base_url and receipt["repeat"] is False
 

@@ -34,8 +34,8 @@ from tests.harness import (
 
 pytestmark = pytest.mark.kafka
 
-TABLES = ("customer-state", "erasure-suppression", "journey-deadlines", "stream-clock",
-          "touchpoint-status")
+TABLES = ("customer-state", "erasure-suppression", "journey-deadlines", "journey-due",
+          "stream-clock", "touchpoint-status")
 OFFSET_KEY = b"__faust\0offset__"  # where Faust keeps a partition's persisted offset
 
 Tables = dict[tuple[str, int], dict[bytes, bytes]]

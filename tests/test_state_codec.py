@@ -175,7 +175,7 @@ def test_every_table_hands_its_codec_s_bytes_to_faust_unchanged() -> None:
     from streams.faust_ext.table_access import JsonValues, codec_of
 
     tables = [scoring.customer_state, journeys.stream_clock, journeys.journey_deadlines,
-              touchpoints.touchpoint_status]
+              journeys.journey_due, touchpoints.touchpoint_status]
     json_tables = [suppression.erasure_suppression]  # a small JSON document per entry
     assert {t.name for t in tables + json_tables} == set(scoring.app.tables)
     for t in tables:

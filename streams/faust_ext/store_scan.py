@@ -5,8 +5,10 @@ faust-streaming) instead of ``table.items()``, which iterates every partition's 
 and decodes every key and value through the serializer registry.
 
 Why: after a rebalance the open-circle gauge rebuilds one partition's count from the
-local store; a scan of that partition alone, decoding only the values that can matter,
-is what the job needs. Upstream candidate: a public ``Store.items(partition=...)`` that
+local store, and the silence check reads the ``journey-due`` index of each partition it
+runs in key order, stopping at the first deadline not yet due; a scan of that partition
+alone, lazy and in RocksDB's key order, decoding only the values that can matter, is what
+the job needs. Upstream candidate: a public ``Store.items(partition=...)`` that
 yields raw bytes.
 
 Checked against faust-streaming 0.15.3 (``CHECKED_FAUST_VERSION``).
@@ -19,8 +21,8 @@ from typing import Any
 
 
 def partition_items(table: Any, partition: int) -> Iterator[tuple[bytes, bytes]] | None:
-    """Raw (key, value) bytes of ``partition`` in the table's RocksDB store; ``None`` for
-    any other store (the caller then scans ``table.items()``)."""
+    """Raw (key, value) bytes of ``partition`` in the table's RocksDB store, lazily and in
+    key order; ``None`` for any other store (the caller then scans ``table.items()``)."""
     store = table.data
     dbs = getattr(store, "_dbs", None)
     if dbs is None:

@@ -110,6 +110,31 @@ def store(table: CollectionT, key: Any, value: Any) -> None:
     writer_of(table.app).add_encoded(table, partition, k, v)
 
 
+def stored_at(table: CollectionT, partition: int, key: Any) -> Any | None:
+    """The value stored under ``key`` in ``partition``, outside an event (see
+    :func:`store_at`); None when there is none."""
+    data = table.data
+    if isinstance(data, rocksdb_store.Store):
+        raw = data._db_for_partition(partition).get(orjson.dumps(key))
+    else:
+        raw = data.get(key)
+    return None if raw is None else codec_of(table).decode(raw)
+
+
+def store_at(table: CollectionT, partition: int, key: Any, value: Any) -> None:
+    """Write ``key`` = ``value`` in ``partition`` outside an event (a timer repairing an
+    index): the store and the changelog record, as :func:`store` writes them. For a store
+    that keeps Python objects (``memory://``, tests) the store alone."""
+    data = table.data
+    v = codec_of(table).encode(value)
+    if not isinstance(data, rocksdb_store.Store):
+        data[key] = v
+        return
+    k = orjson.dumps(key)
+    data._db_for_partition(partition).put(k, v)
+    writer_of(table.app).add_encoded(table, partition, k, v)
+
+
 def discard(table: CollectionT, key: Any) -> None:
     """Delete ``key`` (and queue its tombstone) if it is stored."""
     found = _partition_db(table)
