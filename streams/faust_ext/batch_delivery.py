@@ -176,20 +176,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
     async def on_partitions_assigned(self, assigned: AbstractSet[TP],
                                      generation_id: int = 0) -> None:
         """A new assignment reads every partition again from its committed offset (the
-        recovery's seek): what was acked, delivered or read before counts for nothing.
-
-        That includes the read offset. Faust forgets it only for the partitions revoked, so
-        a partition the worker keeps over a rebalance keeps the offset of the last record
-        its previous generation *fetched*, delivered or not (the records fetched while a
-        rebalance suspends the flow are counted as read and never handed on). aiokafka
-        starts the new assignment at the committed offset, and Faust may deliver a
-        partition's records before the recovery's seek (a partition newly assigned is
-        fetched from the moment of its assignment; one whose stream buffer drains is
-        resumed, :meth:`on_buffer_drop`). With the old read offset the records from the
-        committed offset up to it were then skipped, the later ones delivered, and the
-        seek brought the skipped ones after them: a partition read out of order, which the
-        andon, whose count-once rule takes a partition's observations in order, counted
-        short. Without it they are delivered in order from the committed offset."""
+        recovery's seek): what was acked, delivered or read before counts for nothing, the
+        read offset included, or a partition kept over the rebalance is read out of order
+        (the module's docstring tells how)."""
         self._revoked_committed.clear()
         self._buffered_partitions.clear()
         for tp in assigned:
