@@ -30,7 +30,7 @@ which also indexes the entries of a store written before ``journey-due`` existed
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -115,13 +115,14 @@ def _index(customer_id: str, partition: int, entry: JourneyDeadline | None,
     being its ``journey-deadlines`` entry now. The ``journey-due`` entry is written
     when missing even if ``cur`` is already ``entry`` (a write a crash lost)."""
     token = hashed(customer_id)
-    key = None if entry is None else due_key(entry.deadline, token)
-    if cur is not None and due_key(cur.deadline, token) != key:
-        discard(journey_due, due_key(cur.deadline, token))
-    if entry is None or key is None:
+    if entry is None:
         if cur is not None:
+            discard(journey_due, due_key(cur.deadline, token))
             discard(journey_deadlines, customer_id)
         return
+    key = due_key(entry.deadline, token)
+    if cur is not None and due_key(cur.deadline, token) != key:
+        discard(journey_due, due_key(cur.deadline, token))
     due = DueEntry(customer_id, entry.deadline, entry.partition)
     if cur != entry:
         store(journey_deadlines, customer_id, entry)
@@ -156,25 +157,29 @@ def correct_deadline(customer_id: str, partition: int, change: JourneyChange,
         discard(journey_due, _due_key(checked_deadline, customer_id))
 
 
+def _entries(table: Any, partition: int) -> Iterator[tuple[str, Any]]:
+    """The decoded (key, value) entries of one partition of an index table, in key order:
+    lazily from RocksDB, so a reader that stops early reads no further; sorted for other
+    stores (``memory://``, tests: every partition in one store, told apart by the
+    value's partition)."""
+    raw = partition_items(table, partition)
+    if raw is None:
+        yield from sorted((k, v) for k, v in stored_items(table) if v.partition == partition)
+        return
+    decode = codec_of(table).decode
+    for k, v in raw:
+        yield orjson.loads(k), decode(v)
+
+
 def _due_in(partition: int, mark: float) -> list[DueEntry]:
-    """The ``journey-due`` entries of ``partition`` due at ``mark``: in key order, read no
-    further than the first key past ``mark`` (RocksDB); sorted (other stores)."""
-    decode = codec_of(journey_due).decode
+    """The ``journey-due`` entries of ``partition`` due at ``mark``, read no further than
+    the first key past it."""
     limit = due_ms(mark)
     found = []
-    raw = partition_items(journey_due, partition)
-    if raw is None:  # memory:// (tests): every partition's entries in one store
-        entries = sorted((k, v) for k, v in stored_items(journey_due) if v.partition == partition)
-        for key, entry in entries:
-            if due_key_ms(key) > limit:
-                break
-            found.append(entry)
-        return found
-    for k, v in raw:
-        key = orjson.loads(k)
+    for key, entry in _entries(journey_due, partition):
         if due_key_ms(key) > limit:
             break
-        found.append(decode(v))
+        found.append(entry)
     return found
 
 
@@ -201,15 +206,10 @@ def index_partitions(partitions: Iterable[int]) -> int:
     existed, a write a crash lost). One pass over the partition's entries per assignment,
     a lookup each; the number of entries written."""
     written = 0
-    decode = codec_of(journey_deadlines).decode
     for p in partitions:
         if p in _indexed:
             continue
-        raw = partition_items(journey_deadlines, p)
-        entries: Iterable[tuple[str, JourneyDeadline]] = (
-            ((k, v) for k, v in stored_items(journey_deadlines) if v.partition == p)
-            if raw is None else ((orjson.loads(k), decode(v)) for k, v in raw))
-        for customer_id, entry in entries:
+        for customer_id, entry in _entries(journey_deadlines, p):
             key = _due_key(entry.deadline, customer_id)
             if stored_at(journey_due, p, key) is None:
                 store_at(journey_due, p, key, DueEntry(customer_id, entry.deadline, p))

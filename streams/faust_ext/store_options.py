@@ -89,7 +89,7 @@ class StoreOptions(rocksdb_store.RocksDBOptions):
         options.set_block_based_table_factory(table)
         kind = compression_type(self.settings.compression)
         options.set_compression_type(kind)
-        options.set_bottommost_compression_type(compression_type(self.settings.compression))
+        options.set_bottommost_compression_type(kind)
         return options
 
 
