@@ -57,6 +57,7 @@ from agents.domain.touchpoint_status import CODEC as ANDON_CODEC
 from agents.domain.touchpoint_status import judge_batch
 from agents.domain.touchpoint_status import new_state as new_andon_state
 from schemas.touchpoint_event import validate_event
+from streams.dead_letters import REASON
 from streams.kafka.local_kafka import LocalKafka
 from streams.offline.jsonl import open_lines, write_jsonl
 from streams.offline.replay import replay
@@ -179,6 +180,8 @@ class Found:
         default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     customers: dict[str, Any] = field(default_factory=dict)
     andon: dict[str, Any] = field(default_factory=dict)
+    # reason -> dead-lettered records (the generated traffic is valid: none expected)
+    dead_letters: Counter[str] = field(default_factory=Counter)
 
 
 class Soak:
@@ -352,6 +355,7 @@ class Soak:
                 ANDON: settings.topic_alerts_touchpoint_status,
                 "customers": f"{settings.app_id}-customer-state-changelog",
                 "andon-state": f"{settings.app_id}-touchpoint-status-changelog",
+                "dead-letters": settings.topic_dead_letter,
             }
             by_name = {name: TopicReader(bootstrap, t) for name, t in topics.items()}
             readers = list(by_name.values())
@@ -376,10 +380,27 @@ class Soak:
                 *(f"  {f}" for f in self.start_failures))
             if self.start_failures:
                 say("soak: FAILED (a worker did not start)")
-                return 1
+                code = 1
+            if code:
+                self.print_worker_errors()
             return code
         finally:
             await self.stop_all(readers)
+
+    def print_worker_errors(self, most: int = 25) -> None:
+        """After a failure: the workers' error lines (and the first line of each traceback
+        they logged), counted by message, and where the full logs are."""
+        lines: Counter[str] = Counter()
+        for log in sorted(self.dir.glob("worker-*.log")):
+            text = log.read_text(errors="replace").splitlines()
+            for i, line in enumerate(text):
+                if "[ERROR]" in line or "[CRITICAL]" in line or line.startswith("Traceback"):
+                    # the message without its timestamp and pid; a traceback by its last line
+                    msg = line.split("] ", 3)[-1] if line.startswith("[") else next(
+                        (t for t in text[i + 1:i + 80] if t and not t.startswith(" ")), line)
+                    lines[f"{log.stem}: {msg[:220]}"] += 1
+        say(f"worker error lines: {sum(lines.values())} (logs in {self.dir})",
+            *(f"  {n:5d} x {msg}" for msg, n in lines.most_common(most)))
 
     async def stop_all(self, readers: list[TopicReader]) -> None:
         """Everything the run started is stopped, however it ends (called off included):
@@ -407,6 +428,9 @@ class Soak:
             for r in await readers[name].read():
                 if r.key is not None:
                     into[orjson.loads(r.key)] = decode(r.value) if r.value else None
+        for r in await readers["dead-letters"].read():
+            reason = dict(r.headers or ()).get(REASON, b"?")
+            found.dead_letters[reason.decode(errors="replace")] += 1
 
 
 def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -519,7 +543,9 @@ class Report:
         say("faults injected: " + ", ".join(f"{k} {faults[k]}" for k in FAULTS)
             + f" (total {sum(faults.values())})",
             f"events: sent {sent}, counted {self.counted} (customer-state changelog), "
-            f"andon counted {self.andon_moments[1]} of {self.andon_moments[0]}",
+            f"andon counted {self.andon_moments[1]} of {self.andon_moments[0]}, "
+            f"dead-lettered {sum(self.f.dead_letters.values())}"
+            + "".join(f" ({r}: {n})" for r, n in sorted(self.f.dead_letters.items())),
             f"{'alert kind':<22}{'expected':>9}{'found':>8}{'duplicated':>11}{'lost':>6}"
             f"{'unexpected':>11}{'differ':>7}")
         for kind, r in self.rows.items():
@@ -541,6 +567,7 @@ class Report:
         for line in [*self.score_diffs[:10], *self.problems, *self.andon_problems[:10]]:
             say("  " + line)
         bad = (self.counted != self.e.events or self.score_diffs or self.problems
+               or self.f.dead_letters
                or self.andon_problems
                or any(r["lost"] > 0 or r["unexpected"] > 0 or r["differ"] > 0
                       for r in self.rows.values()))
