@@ -55,6 +55,17 @@ drain loop never resumes a paused partition (:meth:`BatchingConsumer.on_buffer_d
 Upstream: ``on_partitions_assigned`` should reset ``_read_offset`` and
 ``_buffered_partitions``, and ``on_buffer_drop`` respect ``_paused_partitions``.
 
+And a fetch made before a seek is never delivered after it. A newly assigned partition is
+fetched until the app pauses it (those records are left undelivered, the fetch position is
+past them), and a fetch made while the recovery awaits the seek back to the committed
+offset reads from that position; delivered once the recovery's gate opens, its batch stood
+for the offsets before it as if the broker had skipped them. Here a partition sought, or
+with fetched records left undelivered, since its last delivery must go on at its read
+offset: records starting past it are not delivered and the partition is read again from
+there, once (:meth:`BatchingConsumer._continues`; if they still start past it, the broker
+skipped those offsets). Upstream: the drain loop should drop a fetch made before a seek
+(aiokafka drops only the fetches it still buffers).
+
 The records of one partition are in offset order and each batch is handled before the
 next one of the partition is delivered, so the agent sees the same order per partition.
 Topics not listed and Faust's own internal topics are delivered as usual; the tables'
@@ -146,6 +157,14 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         # has no committed offset), and the committed offsets of partitions being revoked.
         self._read_from: dict[TP, int] = {}
         self._revoked_committed: dict[TP, int] = {}
+        # Partitions whose next fetch may not continue from their read offset: sought
+        # since their last delivery (an assignment, a seek to the committed offsets), or
+        # with fetched records left undelivered; and of those, the ones sought (their read
+        # offset is then the next offset, on the per-message path too). A fetch of one that
+        # starts past that offset is read again from it, once (:meth:`_continues`).
+        self._unsure: set[TP] = set()
+        self._sought: set[TP] = set()
+        self._read_again_at: dict[TP, int] = {}
 
     def ack(self, message: Any) -> bool:
         """Faust's ack, counting the offset only if the record was handled: a batch the
@@ -181,7 +200,10 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         (the module's docstring tells how)."""
         self._revoked_committed.clear()
         self._buffered_partitions.clear()
+        self._unsure.update(assigned)
+        self._sought.update(assigned)
         for tp in assigned:
+            self._read_again_at.pop(tp, None)
             self._acked.pop(tp, None)
             self._acked_index.pop(tp, None)
             self._gap.pop(tp, None)
@@ -189,6 +211,53 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             self._read_from.pop(tp, None)
             self._read_offset.pop(tp, None)
         await super().on_partitions_assigned(cast(Any, assigned), generation_id)
+
+    async def perform_seek(self) -> None:
+        """Faust's seek of every assigned partition to its committed offset; what a fetch
+        made meanwhile returns may come from before it (:meth:`_continues`)."""
+        assigned = self.assignment()
+        self._unsure.update(assigned)
+        self._sought.update(assigned)
+        await super().perform_seek()
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        self._unsure.add(partition)
+        self._sought.add(partition)
+        await super().seek(partition, offset)
+
+    async def _continues(self, tp: TP, first: int, read_offset: int | None) -> bool:
+        """Whether records starting at ``first`` continue the partition's reading. False:
+        they start past the next offset of a partition sought or with records left
+        undelivered since its last delivery, so they may come from a fetch made before a
+        seek, or after records never handed on (the fetch position had moved past them);
+        the partition is read again from that offset, and they are not delivered. If the
+        records read again start past it too, the broker skipped those offsets
+        (transaction markers, compaction): they continue."""
+        if read_offset is None or tp not in self._unsure:
+            return True
+        expected = read_offset if tp in self._sought or tp.topic in self._batched else (
+            read_offset + 1)
+        if first <= expected or self._read_again_at.get(tp) == expected:
+            return True
+        self.log.info("%s: a fetch starts at offset %d, past the next offset %d: "
+                      "read again from %d", tp, first, expected, expected)
+        try:
+            await self.seek(tp, expected)
+        except Exception as exc:  # no longer assigned: the next assignment seeks it
+            self.log.warning("%s: reading again from %d failed: %r", tp, expected, exc)
+        else:
+            self._read_again_at[tp] = expected
+        return False
+
+    def _in_order(self, tp: TP) -> None:
+        """Records of ``tp`` were delivered from its read offset on."""
+        self._unsure.discard(tp)
+        self._sought.discard(tp)
+        self._read_again_at.pop(tp, None)
+
+    @property
+    def _batched(self) -> frozenset[str]:
+        return cast(frozenset[str], getattr(self.app, "batched_topics", frozenset()))
 
     def on_buffer_drop(self, tp: TP) -> None:
         """Faust's re-enabling of a partition whose stream buffer has drained, but never of
@@ -326,6 +395,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                     # agents' and the changelog queue when done (faust_ext/recovery_gate.py).
                     await self.wait_first(streams_open.wait())
                     if app.consumer_generation_id != generation_id:
+                        self._unsure.update(records)
                         unset_flag(CONSUMER_FETCHING)
                         continue  # a new rebalance: it seeks back to the committed offsets
                 if not self.flow_active:
@@ -339,10 +409,12 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 for tp, tp_records in records.items():
                     if (not self.flow_active or self.should_stop
                             or app.consumer_generation_id != generation_id):
+                        self._unsure.update(records)  # these and the rest not handed on
                         break
                     if not (active is None or tp in active
                             or (tp in self._buffered_partitions
                                 and tp not in self._paused_partitions)):
+                        self._unsure.add(tp)
                         continue  # paused meanwhile (a rebalance): its seek reads them again
                     app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     if tp.topic in batched:
@@ -354,11 +426,16 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                         continue
                     for record in tp_records:
                         if app.consumer_generation_id != generation_id:
+                            self._unsure.add(tp)
                             break
                         offset = record.offset
                         r_offset = read_offset[tp]
                         if r_offset is not None and offset < r_offset:
                             continue  # re-delivered after a seek: already handed on
+                        if tp in self._unsure:
+                            if not await self._continues(tp, offset, r_offset):
+                                break
+                            self._in_order(tp)
                         if r_offset and offset - r_offset > 1 and acks_enabled_for(tp.topic):
                             await self._add_gap(tp, r_offset + 1, offset)
                         await self._maybe_commit_every(commit_every)
@@ -414,12 +491,18 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 return
         first = records[0].offset
         if r_offset is not None and r_offset < first:
+            if not await self._continues(tp, first, r_offset):
+                return
             first = r_offset  # and the offsets the broker skipped before this batch
         last = records[-1].offset
         await self._maybe_commit_every(commit_every)
         batch = BatchMessage(tp, records, first, generation_id)
         self._read_from.setdefault(tp, first)
         self._batches[tp].append(batch)
-        await self.wait_first(callback(batch), self.suspend_flow.wait())
-        if self.app.consumer_generation_id == generation_id:
+        delivery = callback(batch)
+        waited = await self.wait_first(delivery, self.suspend_flow.wait())
+        if waited is not None and delivery not in waited.done:
+            self._unsure.add(tp)  # the flow stopped first: the batch may not be queued
+        elif self.app.consumer_generation_id == generation_id:
             self._read_offset[tp] = last + 1
+            self._in_order(tp)
