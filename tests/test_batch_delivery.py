@@ -553,10 +553,13 @@ async def test_a_partition_with_fetched_records_left_undelivered_is_read_again()
     assert c.delivered == list(range(10, 20))
 
 
-async def test_offsets_the_broker_skipped_after_a_seek_pass_once_read_again() -> None:
+async def test_offsets_the_broker_skipped_after_a_seek_pass_once_read_again(
+        caplog: pytest.LogCaptureFixture) -> None:
     """After a seek to 5 the records start at 8 (5 to 7 are transaction markers): read
     again from 5, they still start at 8, so they continue the reading, and the batch
-    stands for 5 on (its commit passes the skipped offsets)."""
+    stands for 5 on (its commit passes the skipped offsets). Both steps warn, naming the
+    offsets."""
+    caplog.set_level(logging.WARNING, logger="test")
     fetches: list[Any] = []
     c = seekable(drain_probe(fetches, batched=True))
     c._read_offset[TP0] = 5
@@ -568,3 +571,6 @@ async def test_offsets_the_broker_skipped_after_a_seek_pass_once_read_again() ->
     assert c.delivered == [8, 9]
     assert c._batches[TP0][-1].first_offset == 5
     assert TP0 not in c._unsure
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("past the next offset 5: read again from 5" in w for w in warnings), warnings
+    assert any("offsets 5 to 7 taken as skipped by the broker" in w for w in warnings), warnings

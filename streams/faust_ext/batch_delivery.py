@@ -237,10 +237,15 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             return True
         expected = read_offset if tp in self._sought or tp.topic in self._batched else (
             read_offset + 1)
-        if first <= expected or self._read_again_at.get(tp) == expected:
+        if first <= expected:
             return True
-        self.log.info("%s: a fetch starts at offset %d, past the next offset %d: "
-                      "read again from %d", tp, first, expected, expected)
+        if self._read_again_at.get(tp) == expected:
+            self.log.warning("%s: read again from %d, the records start at %d: offsets "
+                             "%d to %d taken as skipped by the broker", tp, expected, first,
+                             expected, first - 1)
+            return True
+        self.log.warning("%s: a fetch starts at offset %d, past the next offset %d: "
+                         "read again from %d", tp, first, expected, expected)
         try:
             await self.seek(tp, expected)
         except Exception as exc:  # no longer assigned: the next assignment seeks it
