@@ -41,8 +41,9 @@ def consumer() -> Any:
         _n_acked=0, _unacked_messages=set(), _waiting_for_ack=None,
         _batches=defaultdict(deque), _read_from={}, _revoked_committed={},
         _buffered_partitions=set(), _unsure=set(), _sought=set(), _read_again_at={},
+        _seeks=defaultdict(int), _awaiting_seek=set(),
         app=SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
-                            consumer_generation_id=1),
+                            consumer_generation_id=1, batched_topics=frozenset({TP0.topic})),
         suspend_flow=asyncio.Event(), delivered=[], _commit_every=None, _commit_fut=None,
     )
     c.app.consumer = c
@@ -122,10 +123,16 @@ async def test_records_delivered_before_are_not_delivered_again() -> None:
 
 
 async def test_offsets_the_broker_skipped_before_a_batch_are_committed_with_it() -> None:
-    c = consumer()
+    """10 to 13 are transaction markers or compacted away: the first fetch past them is
+    read again from 10 (the offsets could have been fetched and lost on the way), and
+    once the records read again start at 14 too, the batch stands for 10 on."""
+    c = seekable(consumer())
     await ack(c, await deliver(c, range(0, 10)))
     assert commit_point(c) == 10
-    m = await deliver(c, [14, 15, 16])  # 10..13 were transaction markers or compacted away
+    count = len(c.delivered)
+    await c._deliver_batch(TP0, [record(o) for o in (14, 15, 16)], 1, None, None)
+    assert len(c.delivered) == count and c.seeks == [10]
+    m = await deliver(c, [14, 15, 16])
     assert m.first_offset == 10
     await ack(c, m)
     assert commit_point(c) == 17
@@ -441,19 +448,27 @@ def assignable(c: Any) -> Any:
 async def test_a_partition_kept_over_a_rebalance_is_read_in_order_from_the_committed_offset(
 ) -> None:
     """The generation before fetched up to offset 9 but its flow was suspended, so 3 to 9
-    were never handed on; the worker keeps the partition, and the new generation's first
-    fetch (before the recovery's seek: the partition is fetched from its assignment on)
-    starts at the committed offset, 3. Every record from 3 is delivered, in order: with the
-    old read offset 3 to 8 were skipped and came back after 9 with the seek, which the
-    andon's count-once rule (a partition's observations in order) counted short."""
+    were never handed on; the worker keeps the partition. The new generation forgets the
+    old read offset, delivers nothing fetched before the recovery's seek (the partition is
+    fetched from its assignment on), and reads every record from the committed offset, 3,
+    in order: with the old read offset 3 to 8 were skipped and came back after 9 with the
+    seek, which the andon's count-once rule (a partition's observations in order) counted
+    short."""
     for batched in (False, True):
         fetches: list[Any] = []
         c = assignable(drain_probe(fetches, batched))
         c._read_offset[TP0] = 10 if batched else 9  # read so far (batched: the next one)
         c._committed_offset[TP0] = 3
         await c.on_partitions_assigned({TP0}, 2)
+        assert c._read_offset[TP0] is None
         c.app.consumer_generation_id = 2
-        fetches += [(lambda: None, [3, 4, 5, 6, 7, 8, 9]), (lambda: None, [10, 11])]
+
+        def recovery_seeks(c: Any = c) -> None:
+            c._awaiting_seek.clear()
+            c._read_offset[TP0] = 3
+
+        fetches += [(lambda: None, [3, 4, 5, 6, 7, 8, 9]),
+                    (recovery_seeks, [3, 4, 5, 6, 7, 8, 9]), (lambda: None, [10, 11])]
         await c._drain_messages(SimpleNamespace(_stopped=asyncio.Event()))
         assert c.delivered == list(range(3, 12)), f"batched={batched}"
 
@@ -574,3 +589,99 @@ async def test_offsets_the_broker_skipped_after_a_seek_pass_once_read_again(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("past the next offset 5: read again from 5" in w for w in warnings), warnings
     assert any("offsets 5 to 7 taken as skipped by the broker" in w for w in warnings), warnings
+
+
+async def test_a_fetch_starting_past_the_read_offset_of_a_partition_in_order_is_read_again(
+) -> None:
+    """A partition read in order up to 2492 (read offset 2493) gets a fetch of 2510 alone,
+    as after a broker restart in a soak: the records from 2493 to 2509 were fetched and
+    never handed on. Taken as offsets the broker skipped, the batch stood for 2493 on and
+    the commit passed the seventeen records unread. The partition is read again from
+    2493, and every record is delivered once, in order."""
+    fetches: list[Any] = []
+    c = seekable(drain_probe(fetches, batched=True))
+    c._read_offset[TP0] = 2493
+    fetches += [(lambda: None, [2510]), (lambda: None, range(2493, 2512))]
+    await c._drain_messages(SimpleNamespace(_stopped=asyncio.Event()))
+    assert c.seeks == [2493]
+    assert c.delivered == list(range(2493, 2512))
+    batch = c._batches[TP0][-1]
+    batch.handled = True
+    c._committed_offset[TP0] = 2493
+    assert commit_point(c) == 2512
+
+
+async def test_a_newly_assigned_partition_is_not_delivered_before_the_recovery_seeks_it(
+) -> None:
+    """Faust marks a newly assigned partition active before it pauses it for the recovery,
+    so a fetch can return its records before its table is restored and before the seek to
+    its committed offset. They wait for that seek."""
+    for batched in (False, True):
+        fetches: list[Any] = []
+        c = seekable(assignable(drain_probe(fetches, batched)))
+        await c.on_partitions_assigned({TP0}, 2)
+        c.app.consumer_generation_id = 2
+
+        def recovery_seeks(c: Any = c) -> None:  # perform_seek: committed offset 0
+            c._awaiting_seek.clear()
+            c._read_offset[TP0] = 0
+
+        fetches += [(lambda: None, [0, 1, 2]), (recovery_seeks, [0, 1, 2, 3])]
+        await c._drain_messages(SimpleNamespace(_stopped=asyncio.Event()))
+        assert c.delivered == [0, 1, 2, 3], f"batched={batched}"
+
+
+def with_perform_seek(c: Any, committed: dict[TP, int | None], earliest: int) -> Any:
+    """Faust's ``perform_seek`` over scripted committed and earliest offsets."""
+    async def seek_to_committed() -> dict[TP, int | None]:
+        return dict(committed)
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        c.asked_earliest = list(tps)
+        return dict.fromkeys(tps, earliest)
+
+    c.__dict__.update(seek_to_committed=seek_to_committed, earliest_offsets=earliest_offsets,
+                      asked_earliest=[])
+    c.app.conf = SimpleNamespace(consumer_auto_offset_reset="earliest")
+    return c
+
+
+async def test_a_partition_without_a_commit_is_read_from_its_earliest_offset_after_the_seek(
+) -> None:
+    """aiokafka's seek to the committed offsets leaves a partition without one where
+    earlier fetches moved it: past records fetched and never handed on. It is sought to
+    its earliest offset, which becomes its read offset, so a fetch past that is read again
+    from there."""
+    fetches: list[Any] = []
+    c = with_perform_seek(seekable(assignable(drain_probe(fetches, batched=True))),
+                          {TP0: None}, earliest=0)
+    await c.on_partitions_assigned({TP0}, 2)
+    c.app.consumer_generation_id = 2
+    await c.perform_seek()
+    assert c.asked_earliest == [TP0] and c.seeks == [0] and c._read_offset[TP0] == 0
+    assert not c._awaiting_seek
+    fetches += [(lambda: None, [40, 41]), (lambda: None, range(0, 42))]
+    await c._drain_messages(SimpleNamespace(_stopped=asyncio.Event()))
+    assert c.seeks == [0, 0]
+    assert c.delivered == list(range(0, 42))
+
+
+async def test_a_partition_with_a_commit_is_left_at_it_by_the_seek() -> None:
+    c = with_perform_seek(seekable(assignable(drain_probe([], batched=True))),
+                          {TP0: 17}, earliest=0)
+    await c.on_partitions_assigned({TP0}, 2)
+    await c.perform_seek()
+    assert c.asked_earliest == [] and c.seeks == [] and c._read_offset[TP0] == 17
+
+
+async def test_a_delivery_a_seek_overtook_leaves_the_read_offset_to_the_seek() -> None:
+    """The recovery's seek (to 5) runs while a batch of 5 to 9 waits for room in the
+    stream's buffer; the batch may then be cleared with the agents' queues. The read
+    offset stays at the seek's 5, so the records come again."""
+    c = seekable(consumer())
+
+    async def seek_meanwhile(message: BatchMessage) -> None:
+        await c.seek(TP0, 5)
+
+    await c._deliver_batch(TP0, [record(o) for o in range(5, 10)], 1, seek_meanwhile, None)
+    assert c._read_offset[TP0] == 5 and TP0 in c._unsure

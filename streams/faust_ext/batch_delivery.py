@@ -66,6 +66,22 @@ there, once (:meth:`BatchingConsumer._continues`; if they still start past it, t
 skipped those offsets). Upstream: the drain loop should drop a fetch made before a seek
 (aiokafka drops only the fetches it still buffers).
 
+And the input topic is read without a hole, whatever the partition's state. Records can
+be fetched and never handed on with nothing to mark it: in a soak, a broker restart half a
+second after an assignment, with the group back in the same generation, left two
+partitions' last records before the restart undelivered while their fetch positions moved
+past them, and the next records stood for them as offsets the broker skipped (30 records
+committed unread). Here a batch of the input topic that starts past the read offset is
+always read again from it, once, and taken for skipped offsets only if the records read
+again still start there. A newly assigned partition delivers nothing before the recovery's
+seek (Faust marks it active before pausing it, and its table is not restored yet); a
+partition without a committed offset is sought to its earliest offset, which becomes its
+read offset, since aiokafka's ``seek_to_committed`` leaves it wherever earlier fetches
+moved it; and a delivery that a seek overtook (the recovery's, while the delivery waited
+for room in the stream's buffer) leaves the read offset to the seek. Upstream: aiokafka's
+``seek_to_committed`` should reset a partition without a commit by its reset policy, and
+Faust pause a newly assigned partition before it marks it active.
+
 The records of one partition are in offset order and each batch is handled before the
 next one of the partition is delivered, so the agent sees the same order per partition.
 Topics not listed and Faust's own internal topics are delivered as usual; the tables'
@@ -165,6 +181,13 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         self._unsure: set[TP] = set()
         self._sought: set[TP] = set()
         self._read_again_at: dict[TP, int] = {}
+        # Seeks per partition (an assignment, the recovery's, a read again): a delivery
+        # that a seek overtook leaves the read offset to the seek.
+        self._seeks: defaultdict[TP, int] = defaultdict(int)
+        # Partitions assigned and not yet sought back to their committed offsets by the
+        # recovery (changelogs aside: the recovery reads those itself): nothing of theirs
+        # is delivered until it has (their tables are not restored yet either).
+        self._awaiting_seek: set[TP] = set()
 
     def ack(self, message: Any) -> bool:
         """Faust's ack, counting the offset only if the record was handled: a batch the
@@ -202,7 +225,10 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         self._buffered_partitions.clear()
         self._unsure.update(assigned)
         self._sought.update(assigned)
+        changelogs = self._changelogs
+        self._awaiting_seek.update(tp for tp in assigned if tp.topic not in changelogs)
         for tp in assigned:
+            self._seeks[tp] += 1
             self._read_again_at.pop(tp, None)
             self._acked.pop(tp, None)
             self._acked_index.pop(tp, None)
@@ -214,29 +240,56 @@ class BatchingConsumer(faust_aiokafka.Consumer):
 
     async def perform_seek(self) -> None:
         """Faust's seek of every assigned partition to its committed offset; what a fetch
-        made meanwhile returns may come from before it (:meth:`_continues`)."""
+        made meanwhile returns may come from before it (:meth:`_continues`).
+
+        aiokafka's ``seek_to_committed`` leaves a partition without a committed offset
+        where earlier fetches moved it, past records fetched and never delivered (those of
+        a newly assigned partition before Faust paused it, of a fetch whose drain loop a
+        revocation cancelled). With ``consumer_auto_offset_reset`` ``earliest`` such a
+        partition is sought to its earliest offset, which becomes its read offset, so every
+        fetch from then on is checked against it (:meth:`_continues`)."""
         assigned = self.assignment()
         self._unsure.update(assigned)
         self._sought.update(assigned)
+        for tp in assigned:
+            self._seeks[tp] += 1
         await super().perform_seek()
+        self._awaiting_seek.clear()
+        changelogs = self._changelogs
+        unread = [tp for tp in assigned
+                  if tp.topic not in changelogs and self._read_offset.get(tp) is None]
+        if unread and getattr(self.app.conf, "consumer_auto_offset_reset", None) == "earliest":
+            earliest = await self.earliest_offsets(*unread)
+            for tp in unread:
+                offset = earliest.get(tp)
+                if offset is None:
+                    continue
+                await self.seek(tp, offset)
+                self._read_offset[tp] = offset
 
     async def seek(self, partition: TP, offset: int) -> None:
         self._unsure.add(partition)
         self._sought.add(partition)
+        self._seeks[partition] += 1
         await super().seek(partition, offset)
 
     async def _continues(self, tp: TP, first: int, read_offset: int | None) -> bool:
-        """Whether records starting at ``first`` continue the partition's reading. False:
-        they start past the next offset of a partition sought or with records left
-        undelivered since its last delivery, so they may come from a fetch made before a
-        seek, or after records never handed on (the fetch position had moved past them);
-        the partition is read again from that offset, and they are not delivered. If the
-        records read again start past it too, the broker skipped those offsets
-        (transaction markers, compaction): they continue."""
-        if read_offset is None or tp not in self._unsure:
+        """Whether records starting at ``first`` continue the partition's reading.
+
+        False when they start past its next offset: for a batched topic always, for
+        another one if it was sought or had records left undelivered since its last
+        delivery. They may come from a fetch made before a seek, or after records fetched
+        and never handed on (the fetch position had moved past them); the partition is
+        read again from that offset, and they are not delivered. If the records read
+        again start past it too, the broker skipped those offsets
+        (transaction markers, compaction): they continue. The input topic is checked
+        whatever its state, since any offset taken as skipped is committed unread."""
+        if read_offset is None:
             return True
-        expected = read_offset if tp in self._sought or tp.topic in self._batched else (
-            read_offset + 1)
+        batched = tp.topic in self._batched
+        if not batched and tp not in self._unsure:
+            return True
+        expected = read_offset if tp in self._sought or batched else read_offset + 1
         if first <= expected:
             return True
         if self._read_again_at.get(tp) == expected:
@@ -259,6 +312,11 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         self._unsure.discard(tp)
         self._sought.discard(tp)
         self._read_again_at.pop(tp, None)
+
+    @property
+    def _changelogs(self) -> frozenset[str]:
+        tables = getattr(self.app, "tables", None)
+        return frozenset(getattr(tables, "changelog_topics", ()))
 
     @property
     def _batched(self) -> frozenset[str]:
@@ -421,6 +479,11 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                                 and tp not in self._paused_partitions)):
                         self._unsure.add(tp)
                         continue  # paused meanwhile (a rebalance): its seek reads them again
+                    if tp in self._awaiting_seek:
+                        # Fetched between its assignment and the recovery's seek (Faust
+                        # pauses it only after marking it active): read again after it.
+                        self._unsure.add(tp)
+                        continue
                     app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     if tp.topic in batched:
                         await self._deliver_batch(tp, tp_records, generation_id, callback,
@@ -445,9 +508,11 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                             await self._add_gap(tp, r_offset + 1, offset)
                         await self._maybe_commit_every(commit_every)
                         self._read_from.setdefault(tp, offset)
+                        seeks = self._seeks[tp]
                         await self.wait_first(callback(to_message(tp, record)),
                                               self.suspend_flow.wait())
-                        if app.consumer_generation_id == generation_id:
+                        if (app.consumer_generation_id == generation_id
+                                and self._seeks[tp] == seeks):
                             read_offset[tp] = offset
                 unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
@@ -504,10 +569,13 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         batch = BatchMessage(tp, records, first, generation_id)
         self._read_from.setdefault(tp, first)
         self._batches[tp].append(batch)
+        seeks = self._seeks[tp]
         delivery = callback(batch)
         waited = await self.wait_first(delivery, self.suspend_flow.wait())
         if waited is not None and delivery not in waited.done:
             self._unsure.add(tp)  # the flow stopped first: the batch may not be queued
-        elif self.app.consumer_generation_id == generation_id:
+        elif self.app.consumer_generation_id == generation_id and self._seeks[tp] == seeks:
+            # (A seek meanwhile, such as the recovery's while the delivery waited for the
+            # stream's buffer, set the read offset; a queued batch may be cleared with it.)
             self._read_offset[tp] = last + 1
             self._in_order(tp)
