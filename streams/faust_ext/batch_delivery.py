@@ -98,7 +98,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any, cast
 
@@ -223,12 +223,10 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         (the module's docstring tells how)."""
         self._revoked_committed.clear()
         self._buffered_partitions.clear()
-        self._unsure.update(assigned)
-        self._sought.update(assigned)
+        self._being_sought(assigned)
         changelogs = self._changelogs
         self._awaiting_seek.update(tp for tp in assigned if tp.topic not in changelogs)
         for tp in assigned:
-            self._seeks[tp] += 1
             self._read_again_at.pop(tp, None)
             self._acked.pop(tp, None)
             self._acked_index.pop(tp, None)
@@ -249,10 +247,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         partition is sought to its earliest offset, which becomes its read offset, so every
         fetch from then on is checked against it (:meth:`_continues`)."""
         assigned = self.assignment()
-        self._unsure.update(assigned)
-        self._sought.update(assigned)
-        for tp in assigned:
-            self._seeks[tp] += 1
+        self._being_sought(assigned)
         await super().perform_seek()
         self._awaiting_seek.clear()
         changelogs = self._changelogs
@@ -268,10 +263,17 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 self._read_offset[tp] = offset
 
     async def seek(self, partition: TP, offset: int) -> None:
-        self._unsure.add(partition)
-        self._sought.add(partition)
-        self._seeks[partition] += 1
+        self._being_sought((partition,))
         await super().seek(partition, offset)
+
+    def _being_sought(self, partitions: Collection[TP]) -> None:
+        """A seek of ``partitions`` (an assignment's, the recovery's, a read again): their
+        next records may not continue their reading, and a delivery under way leaves
+        their read offsets to the seek."""
+        self._unsure.update(partitions)
+        self._sought.update(partitions)
+        for tp in partitions:
+            self._seeks[tp] += 1
 
     async def _continues(self, tp: TP, first: int, read_offset: int | None) -> bool:
         """Whether records starting at ``first`` continue the partition's reading.
