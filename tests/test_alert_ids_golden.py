@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 from msgspec.structs import replace
 
-from agents.domain.alert_ids import ALERT_NAMESPACE
+from agents.domain.alert_ids import ALERT_NAMESPACE, alert_id
 from agents.domain.circles import circle_id, lifecycle_id
 from agents.domain.customer_state import CustomerState
 from agents.domain.drop_off import drop_off_alert, drop_off_id
@@ -111,6 +114,19 @@ def run_story(story: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_the_namespace_is_pinned() -> None:
     assert str(ALERT_NAMESPACE) == GOLDEN["namespace"]
+
+
+@given(st.text(min_size=1, max_size=40),
+       st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=80), max_size=4))
+def test_an_id_is_the_uuid5_of_its_kind_and_parts(kind: str, parts: list[str]) -> None:
+    name = "\x1f".join((kind, *parts))
+    try:
+        expected = str(uuid.uuid5(ALERT_NAMESPACE, name))
+    except UnicodeEncodeError:  # a lone surrogate: neither can encode it
+        with pytest.raises(UnicodeEncodeError):
+            alert_id(kind, *parts)
+        return
+    assert alert_id(kind, *parts) == expected
 
 
 @pytest.mark.parametrize("case", GOLDEN["ids"], ids=lambda c: f"{c['function']}{c['args']}")

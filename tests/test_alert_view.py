@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import ast
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agents.domain.model_config import ModelConfig
 from agents.domain.moment_processor import process_record
@@ -37,6 +40,14 @@ def test_an_event_time_sent_with_any_offset_is_shown_in_utc_with_z() -> None:
     assert iso_text("not a time") == "not a time"
     assert iso_text("2026-06-01T08:00:00") == "2026-06-01T08:00:00"  # no offset: no instant
     assert iso(T0 + 0.25) == "2026-06-01T08:00:00.250Z"
+
+
+@given(st.floats(min_value=-62_135_596_800.0, max_value=253_402_300_799.0))
+def test_iso_is_utc_with_milliseconds_truncated_as_datetime_does(ts: float) -> None:
+    expected = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    assert iso(ts) == expected.replace("+00:00", "Z")
+    assert iso(ts) == iso(ts)  # cached: the same text again
+    assert ONE_FORMAT.match(iso(ts))
 
 
 def test_every_time_in_the_alerts_of_generated_traffic_has_the_one_format() -> None:

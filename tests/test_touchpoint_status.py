@@ -8,6 +8,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.domain.touchpoint_status import (
     AMBER,
@@ -17,7 +19,9 @@ from agents.domain.touchpoint_status import (
     StatusConfig,
     Transition,
     baseline_failure_rate,
+    CODEC,
     figures,
+    judge_batch,
     level,
     observe,
     partition_of,
@@ -134,3 +138,40 @@ def test_the_page_view_and_the_gauges_read_the_status_through_the_domain() -> No
     served = with_partition(st, 3)
     assert partition_of(served) == 3 and partition_of(st) is None  # a new value
     assert status_view(served, CFG) == view
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 400), st.booleans()), min_size=1, max_size=400),
+       st.lists(st.integers(1, 50), min_size=1, max_size=20))
+def test_batches_judged_in_place_equal_moments_observed_one_by_one(
+        moments: list[tuple[float, bool]], sizes: list[int]) -> None:
+    """The andon counts a batch into one copy of the state (``count_moment``); the result
+    is the same as the one-by-one ``observe``, and neither changes the state it was given."""
+    cfg = StatusConfig(window_s=60, bucket_s=10, baseline_alpha=0.05, min_window_events=5,
+                       min_baseline_events=10, amber_ratio=2.0, red_ratio=4.0,
+                       min_delta=0.05, hysteresis=0.8)
+    one, one_ts = None, []
+    for at, failed in moments:
+        given_one, before = one, None if one is None else CODEC.encode(one)
+        one, t, _ = observe(one, T0 + at, failed, cfg)
+        if given_one is not None:
+            assert CODEC.encode(given_one) == before  # the state passed in is unchanged
+        if t is not None:
+            one_ts.append(t)
+    batched, batched_ts, i, k = None, [], 0, 0
+    while i < len(moments):
+        batch = moments[i:i + sizes[k % len(sizes)]]
+        given_state = None if batched is None else CODEC.encode(batched)
+        judged = judge_batch(batched, [(T0 + at, f, f"e{i + j}", -1, 0)
+                                       for j, (at, f) in enumerate(batch)], cfg)
+        if given_state is not None:
+            assert CODEC.encode(batched) == given_state  # the state passed in is unchanged
+        batched = judged.state
+        batched_ts += [t for t, _, _ in judged.transitions]
+        i, k = i + len(batch), k + 1
+    assert batched_ts == one_ts
+    assert batched is not None and one is not None
+    assert (batched.buckets, batched.latest_at, batched.status, batched.transitions,
+            batched.baseline_failures, batched.baseline_moments) == (
+        one.buckets, one.latest_at, one.status, one.transitions, one.baseline_failures,
+        one.baseline_moments)

@@ -192,28 +192,46 @@ def observe(
     st: TouchpointState | None, at: float, failed: bool, cfg: StatusConfig
 ) -> tuple[TouchpointState, Transition | None, bool]:
     """Count one moment at event time ``at``; return the new state, the transition it
-    caused (if any) and whether it was too late to count (older than the window)."""
-    old = new_state() if st is None else st
+    caused (if any) and whether it was too late to count (older than the window). ``st``
+    is left as it was (:func:`count_moment` is the same in place)."""
+    state = new_state() if st is None else owned_copy(st)
+    transition, late = count_moment(state, at, failed, cfg)
+    return state, transition, late
+
+
+def owned_copy(st: TouchpointState) -> TouchpointState:
+    """A copy that :func:`count_moment` can change without changing ``st``."""
+    return replace(st, buckets=[Bucket(b.index, b.events, b.failures) for b in st.buckets],
+                   applied=dict(st.applied), kept=list(st.kept))
+
+
+def count_moment(st: TouchpointState, at: float, failed: bool, cfg: StatusConfig
+                 ) -> tuple[Transition | None, bool]:
+    """:func:`observe` in place, for a caller that owns ``st`` (:func:`owned_copy`): the
+    andon counts every moment of a batch into one copy instead of copying per moment.
+    Returns the transition (if any) and whether the moment was too late to count (``st``
+    is then unchanged)."""
     idx = math.floor(at / cfg.bucket_s)
     nb = cfg.window_buckets
-    end = old.latest_at
+    end = st.latest_at
     if end is not None and idx <= math.floor(end / cfg.bucket_s) - nb:
-        return old, None, True
-    buckets = [*old.buckets]
+        return None, True
+    buckets = st.buckets
+    fail = 1 if failed else 0
     for i in range(len(buckets) - 1, -1, -1):  # the bucket is usually the last one
         b = buckets[i]
         if b.index == idx:
-            buckets[i] = Bucket(idx, b.events + 1, b.failures + (1 if failed else 0))
+            b.events += 1
+            b.failures += fail
             break
         if b.index < idx:
-            buckets.insert(i + 1, Bucket(idx, 1, 1 if failed else 0))
+            buckets.insert(i + 1, Bucket(idx, 1, fail))
             break
     else:
-        buckets.insert(0, Bucket(idx, 1, 1 if failed else 0))
-    st = replace(old, buckets=buckets)
+        buckets.insert(0, Bucket(idx, 1, fail))
     if end is None or at > end:
         st.latest_at = at
-        cutoff = math.floor(at / cfg.bucket_s) - nb
+        cutoff = idx - nb
         while buckets and buckets[0].index <= cutoff:
             gone = buckets.pop(0)
             if st.status == GREEN:  # learn the normal only while it is normal
@@ -224,15 +242,15 @@ def observe(
                 st.baseline_moments += gone.events
     fig = figures(st, cfg)
     if fig.baseline_rate is None:
-        return st, None, False
+        return None, False
     new = level(fig.rate, fig.baseline_rate, st.status, cfg)
     if new == st.status:
-        return st, None, False
+        return None, False
     st.transitions += 1
     t = Transition(st.status, new, st.transitions, at, fig)
     st.status = new
     st.since = at
-    return st, t, False
+    return t, False
 
 
 def transition_id(touchpoint: str, seq: int) -> str:
@@ -296,7 +314,7 @@ def judge_batch(st: TouchpointState | None,
     counted. ``cfg`` is the andon's settings, or what they are at an event time (the
     rules' version of each observation)."""
     config_at = cfg if callable(cfg) else (lambda _at, c=cfg: c)
-    state = None if st is None else replace(st, applied=dict(st.applied), kept=list(st.kept))
+    state = None if st is None else owned_copy(st)
     out: list[tuple[Transition, str, bool]] = []
     counted = late = duplicates = 0
     for at, failed, event_id, partition, offset in observations:
@@ -307,9 +325,9 @@ def judge_batch(st: TouchpointState | None,
                 out.extend((k.transition, k.event_id, True) for k in state.kept
                            if k.partition == partition and k.offset == offset)
                 continue
-        # observe() returns the state itself or a shallow copy: ``applied`` and ``kept``
-        # (copied above, once per batch) are carried along and updated in place.
-        state, transition, was_late = observe(state, at, failed, config_at(at))
+        if state is None:
+            state = new_state()
+        transition, was_late = count_moment(state, at, failed, config_at(at))  # the copy above
         if partition >= 0:
             state.applied[partition] = offset
         state.counted += 1

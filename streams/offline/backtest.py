@@ -24,7 +24,6 @@ import orjson
 from agents.domain.backtest import Side, compare
 from agents.domain.customer_view import circle_state
 from agents.domain.rules import InvalidRules, RuleBook, Rules, env_rules, load_document, parse_rules
-from agents.domain.timestamps import parse as parse_time
 from streams.settings import Settings
 
 
@@ -80,7 +79,7 @@ def replay_side(lines: Iterable[tuple[int, bytes]], s: Settings, book: RuleBook,
 
 def run_backtest(args: argparse.Namespace, s: Settings) -> int:
     from streams.offline import report_render
-    from streams.offline.commands import replay_workers
+    from streams.offline.commands import replay_as_of, replay_workers
     from streams.offline.jsonl import open_lines
     from streams.offline.topic_source import TopicSource, open_input_topic
 
@@ -100,10 +99,8 @@ def run_backtest(args: argparse.Namespace, s: Settings) -> int:
     if old is not None and old.version == new.version:
         print(f"mot backtest: both rule sets are version {new.version!r}", file=sys.stderr)
         return 1
-    try:
-        as_of = parse_time(args.as_of) if args.as_of else time.time()
-    except ValueError as exc:
-        print(f"--as-of {args.as_of!r}: {exc}", file=sys.stderr)
+    ok, as_of = replay_as_of(args, time.time())
+    if not ok or as_of is None:
         return 2
     workers = replay_workers(args, s)
     if workers is None:

@@ -99,6 +99,18 @@ def render(report: dict[str, Any], fmt: str) -> str:
             "html": report_render.render_html}[fmt](report)
 
 
+def replay_as_of(args: argparse.Namespace, default: float | None) -> tuple[bool, float | None]:
+    """``--as-of`` in epoch seconds (``default`` when not given) as ``(True, value)``, or
+    ``(False, None)`` after saying on standard error why the time is refused."""
+    if not args.as_of:
+        return True, default
+    try:
+        return True, parse_time(args.as_of)
+    except ValueError as exc:
+        print(f"--as-of {args.as_of!r}: {exc}", file=sys.stderr)
+        return False, None
+
+
 def replay_workers(args: argparse.Namespace, s: Settings) -> int | None:
     """The replay's process count (``--workers``, else ``MOT_REPLAY_WORKERS``; 0: the
     machine's cores), or None after saying on standard error why the settings are refused."""
@@ -114,13 +126,9 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
     """Shared body of ``replay`` (alerts out) and ``report`` (report out)."""
     from streams.offline.replay import run
 
-    as_of: float | None = None
-    if args.as_of:
-        try:
-            as_of = parse_time(args.as_of)
-        except ValueError as exc:
-            print(f"--as-of {args.as_of!r}: {exc}", file=sys.stderr)
-            return 2
+    ok, as_of = replay_as_of(args, None)
+    if not ok:
+        return 2
     workers = replay_workers(args, s)
     if workers is None:
         return 2
@@ -153,7 +161,9 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
             label = lambda n: f"{source.name}:{n}"  # noqa: E731
             position = lambda done: (source.position if done is None  # noqa: E731
                                      else source.position_of(done))
-        builder = ReportBuilder(ModelConfig.from_settings(s))
+        report_path = getattr(args, "report_path", None) if alerts else args.output
+        # Built only when asked for: it costs a few µs an event in every worker.
+        builder = ReportBuilder(ModelConfig.from_settings(s)) if report_path else None
         bar = stack.enter_context(Progress("replay", total))
         alert_out = _open_binary(args.output, stack) if alerts else None
         errors = _open_out(args.errors, stack, sys.stderr) if args.errors else None
@@ -173,17 +183,19 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
                 bar.write(f"{label(lineno)}: {reason}: {detail}")
 
         def on_state(cid: str, st: CustomerState) -> None:
-            final.append(running_score_of(st))
+            if builder is not None:
+                final.append(running_score_of(st))
             if scores is not None:
                 scores.write(orjson.dumps(score_line(cid, st)) + b"\n")
 
-        summary = run(lines, s, on_alert=on_alert, on_invalid=on_invalid, on_state=on_state,
+        wants_states = builder is not None or scores is not None
+        summary = run(lines, s, on_alert=on_alert, on_invalid=on_invalid,
+                      on_state=on_state if wants_states else None,
                       report=builder, partitions=partitions, workers=workers,
                       idle_advance=idle_advance, as_of=as_of,
                       on_progress=lambda done: bar.update(position(done)))
     print(summary.line(), file=sys.stderr)
-    report_path = getattr(args, "report_path", None) if alerts else args.output
-    if report_path:
+    if builder is not None and report_path:
         fmt = _report_format(report_path, getattr(args, "format", None))
         text = render(builder.finish(_Scores(final), args.top), fmt)
         if report_path == "-":

@@ -42,7 +42,8 @@ from agents.domain.moment_processor import Output, process_record
 from agents.domain.report import ReportBuilder
 from agents.domain.rules import RuleBook, env_rules
 from agents.domain.touchpoint_status import KIND as STATUS
-from agents.domain.touchpoint_status import TouchpointState, observe, status_alert
+from agents.domain.touchpoint_status import TouchpointState, count_moment, status_alert
+from agents.domain.touchpoint_status import new_state as new_status_state
 from streams.offline.jsonl import LineSource
 from streams.offline.progress import Progress
 from streams.offline.replay_shard import Item, Shard, ShardCounts, partition_of
@@ -309,12 +310,12 @@ class Merger:
         if obs is not None:
             touchpoint, at, failed, event_id = obs
             version = self.rules.at(at).config
-            st, transition, late = observe(self.andon.get(touchpoint), at, failed,
-                                           version.status)
+            st = self.andon.get(touchpoint)
+            if st is None:
+                st = self.andon[touchpoint] = new_status_state()
+            transition, late = count_moment(st, at, failed, version.status)  # owned here
             if late:
                 self.late_observations += 1
-            else:
-                self.andon[touchpoint] = st
             if transition is not None:
                 alert = status_alert(touchpoint, transition, event_id, version.status,
                                      self.clock(), version.rules_version)
