@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from agents.domain.touchpoint_status import (
     AMBER,
+    CODEC,
     GREEN,
     LEVELS,
     RED,
     StatusConfig,
     Transition,
     baseline_failure_rate,
-    CODEC,
     figures,
     judge_batch,
     level,
