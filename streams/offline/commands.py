@@ -195,7 +195,7 @@ def run_replay(args: argparse.Namespace, s: Settings, *, alerts: bool) -> int:
                       idle_advance=idle_advance, as_of=as_of,
                       on_progress=lambda done: bar.update(position(done)))
     print(summary.line(), file=sys.stderr)
-    if builder is not None and report_path:
+    if builder is not None:
         fmt = _report_format(report_path, getattr(args, "format", None))
         text = render(builder.finish(_Scores(final), args.top), fmt)
         if report_path == "-":
