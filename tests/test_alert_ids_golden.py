@@ -116,16 +116,9 @@ def test_the_namespace_is_pinned() -> None:
     assert str(ALERT_NAMESPACE) == GOLDEN["namespace"]
 
 
-@given(st.text(min_size=1, max_size=40),
-       st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=80), max_size=4))
+@given(st.text(min_size=1, max_size=40), st.lists(st.text(max_size=80), max_size=4))
 def test_an_id_is_the_uuid5_of_its_kind_and_parts(kind: str, parts: list[str]) -> None:
-    name = "\x1f".join((kind, *parts))
-    try:
-        expected = str(uuid.uuid5(ALERT_NAMESPACE, name))
-    except UnicodeEncodeError:  # a lone surrogate: neither can encode it
-        with pytest.raises(UnicodeEncodeError):
-            alert_id(kind, *parts)
-        return
+    expected = str(uuid.uuid5(ALERT_NAMESPACE, "\x1f".join((kind, *parts))))
     assert alert_id(kind, *parts) == expected
 
 
