@@ -178,8 +178,8 @@ async def score_record(record: Any, batch: Batch) -> None:
     if result.duplicate:
         tally.inc(m.events_duplicate)
     elif result.failed:
-        tally.inc(m.child(m.failed_moments, done.event["touchpoint"],
-                          done.event.get("channel", "")))
+        tally.inc(m.child(m.failed_moments, done.event.touchpoint,
+                          done.event.channel or ""))
     note_record(partition, done, time.time(), tally)  # journeys: clock, deadlines, metrics
     await observe_moment(done)  # touchpoint andon
     for out in done.outputs:

@@ -91,7 +91,7 @@ def plumbing(records: list[tuple[bytes, bytes]], batch: int = 500) -> dict[str, 
         valid.inc()
         score.observe(d.result.score_after)
         if d.result.failed:
-            failed.labels(d.event["touchpoint"], d.event.get("channel", "")).inc()
+            failed.labels(d.event.touchpoint, d.event.channel or "").inc()
         for out in d.outputs:
             alerts.labels(out.kind).inc()
         latency.observe(0.002)
@@ -107,7 +107,7 @@ def plumbing(records: list[tuple[bytes, bytes]], batch: int = 500) -> dict[str, 
             tally.inc(valid)
             tally.observe(score, d.result.score_after)
             if d.result.failed:
-                tally.inc(m.child(failed, d.event["touchpoint"], d.event.get("channel", "")))
+                tally.inc(m.child(failed, d.event.touchpoint, d.event.channel or ""))
             for out in d.outputs:
                 tally.inc(m.child(alerts, out.kind))
             tally.observe(latency, 0.002)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -12,7 +13,7 @@ from agents.domain.customer_state import CustomerState
 from agents.domain.failed_moment import failed_moment_alert, failed_moment_id
 from agents.domain.model_config import ModelConfig
 from schemas import schema_path
-from schemas.touchpoint_event import validate_event
+from schemas.touchpoint_event import decode_event, event_from
 
 CFG = ModelConfig()
 NOW = 1_780_000_000.0
@@ -28,7 +29,8 @@ def event(eid: str, at: str = "2026-05-28T20:00:00Z", **signals: object) -> dict
 def play(*events: dict, state: CustomerState | None = None):
     results = []
     for e in events:
-        state, result = record_moment(state, e, validate_event(e), CFG, NOW)
+        ev, at = decode_event(orjson.dumps(e), 65536)
+        state, result = record_moment(state, ev, at, CFG, NOW)
         results.append(result)
     return state, results
 
@@ -40,7 +42,7 @@ def test_a_failed_moment_takes_lambda_times_its_value_and_is_alerted() -> None:
     assert bad.score_after == pytest.approx(0.5 - 12.0)
     assert state.moments == 2 and state.failures == 1
 
-    alert = failed_moment_alert(event("e2", csat=1), bad, CFG, NOW)
+    alert = failed_moment_alert(event_from(event("e2", csat=1)), bad, CFG, NOW)
     ALERT_SCHEMA.validate(alert)
     assert alert["alert_id"] == failed_moment_id("c-1", "e2")
     assert alert["severity"] == "red"
@@ -67,7 +69,7 @@ def test_a_duplicate_event_id_is_counted_once_and_reports_its_original_outcome()
 
 def test_moderate_failure_is_amber() -> None:
     _, (r,) = play(event("e1", csat=2))
-    assert failed_moment_alert(event("e1", csat=2), r, CFG, NOW)["severity"] == "amber"
+    assert failed_moment_alert(event_from(event("e1", csat=2)), r, CFG, NOW)["severity"] == "amber"
 
 
 def test_events_too_far_in_the_future_or_too_late_are_rejected_with_reasons() -> None:
@@ -84,7 +86,7 @@ def test_a_late_event_within_the_bound_counts() -> None:
     state, (_, late) = play(event("e1", at="2026-05-28T20:00:00Z"),
                             event("e0", at="2026-05-27T20:00:00Z", csat=1))
     assert late.late and late.failed
-    assert state.at == validate_event(event("e1"))
+    assert state.at == decode_event(orjson.dumps(event("e1")), 65536)[1]
 
 
 def test_state_stays_bounded() -> None:

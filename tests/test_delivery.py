@@ -112,7 +112,7 @@ def sent(d: object) -> list[dict]:
 
 def caused(done: list) -> dict[str, list[dict]]:
     """Per event id, the circle lifecycle and drop-off alerts it caused."""
-    return {d.event["event_id"]: [a for a in sent(d) if a["kind"] != "failed-moment"]
+    return {d.event.event_id: [a for a in sent(d) if a["kind"] != "failed-moment"]
             for d in done}
 
 

@@ -37,7 +37,6 @@ SHELL = sorted([p for p in (REPO / "agents").glob("*.py")] + list((REPO / "strea
 
 DOCUMENTS = {
     "event": "a touchpoint event (schemas/touchpoint-event.v1.schema.json), valid or not",
-    "done.event": "the event the processor decoded",
     "alert": "an alert (schemas/*-alert.v1.schema.json)",
     "out.value": "an alert the processor returned",
     "body": "an HTTP JSON body this worker answers",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from agents.domain.quality import QualityConfig, is_delight, is_failed, moment_quality
+from schemas.touchpoint_event import TouchpointEvent, event_from
 
 CFG = QualityConfig()
 
 
-def ev(**signals: object) -> dict[str, object]:
-    return {"event_id": "e", "customer_id": "c", "touchpoint": "t",
-            "occurred_at": "2026-01-01T00:00:00Z", **signals}
+def ev(**signals: object) -> TouchpointEvent:
+    return event_from({"event_id": "e", "customer_id": "c", "touchpoint": "t",
+                       "occurred_at": "2026-01-01T00:00:00Z", **signals})
 
 
 @pytest.mark.parametrize(("signals", "q"), [

@@ -120,8 +120,8 @@ def test_final_scores_are_the_decayed_sum_of_each_customers_moments(tmp_path: Pa
     for line in gzip.decompress(SAMPLE.read_bytes()).splitlines():
         event, t = decode_event(line, 65536)
         q = moment_quality(event, CFG.quality).q
-        moments.setdefault(event["customer_id"], []).append(
-            (t, contribution(q, event.get("weight", 1.0), CFG.score)))
+        moments.setdefault(event.customer_id, []).append(
+            (t, contribution(q, event.weight_or_default, CFG.score)))
     scores = {s["customer_id"]: s for s in map(orjson.loads,
                                               (tmp_path / "s.jsonl").read_bytes().splitlines())}
     assert set(scores) == set(moments)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from bisect import insort
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from msgspec import Struct
 from msgspec.structs import replace
@@ -39,6 +39,9 @@ from msgspec.structs import replace
 from agents.domain.alert_ids import alert_id
 from agents.domain.timestamps import iso
 from agents.domain.tunables import DAY, ENV_VERSION, HOUR, default
+
+if TYPE_CHECKING:
+    from schemas.touchpoint_event import TouchpointEvent
 
 VICIOUS = "vicious-circle"
 VIRTUOUS = "virtuous-circle"
@@ -81,7 +84,7 @@ def has_chain(times: list[float], n: int, window_s: float) -> bool:
 class CircleMoment:
     """One new (not duplicate, accepted) moment, as the circle rules see it."""
 
-    event: dict[str, Any]  # the event: its id and ``recovery_of`` are evidence
+    event: TouchpointEvent  # the event: its id and ``recovery_of`` are evidence
     occurred_at: float  # its event time
     failed: bool
     delight: bool
@@ -90,12 +93,12 @@ class CircleMoment:
 
     @property
     def event_id(self) -> str:
-        return str(self.event["event_id"])
+        return self.event.event_id
 
     @property
     def recovery_of(self) -> str | None:
         """The failed moment this one tries to repair, if it says so."""
-        return self.event.get("recovery_of")
+        return self.event.recovery_of or None
 
 
 # The circle state: part of the customer's state (a table value, encoded as MessagePack
@@ -339,7 +342,7 @@ def virtuous_circle(c: CircleState, m: CircleMoment, cfg: CircleConfig
 
 
 def _vicious(
-    event: dict[str, Any],
+    event: TouchpointEvent,
     vo: OpenVicious,
     memory: list[ChainFailure],
     lifecycle: str,
@@ -349,7 +352,7 @@ def _vicious(
     resolved_at: float | None = None,
     cooldown_until: float = 0.0,
 ) -> ViciousRecord:
-    event_id = event["event_id"]
+    event_id = event.event_id
     if lifecycle == "resolved":
         evidence = [event_id, *(r.event_id for r in vo.recoveries if r.event_id != event_id)]
     else:
@@ -375,12 +378,12 @@ def _virtuous(
     return VirtuousRecord(lifecycle, wo.number, wo.opened_at, evidence, ended_at)
 
 
-def lifecycle_alert(record: LifecycleRecord, event: dict[str, Any], detected_at: float,
+def lifecycle_alert(record: LifecycleRecord, event: TouchpointEvent, detected_at: float,
                     rules_version: str = ENV_VERSION) -> dict[str, Any]:
     """The alert of a lifecycle record, caused by ``event`` (the same alert every time),
     computed under the rules ``rules_version``."""
     kind = VICIOUS if isinstance(record, ViciousRecord) else VIRTUOUS
-    customer_id = event["customer_id"]
+    customer_id = event.customer_id
     n = record.number
     lifecycle = record.lifecycle
     opened_at = record.opened_at
@@ -393,11 +396,11 @@ def lifecycle_alert(record: LifecycleRecord, event: dict[str, Any], detected_at:
         "circle": n,
         "severity": "green",
         "customer_id": customer_id,
-        "touchpoint": event["touchpoint"],
-        "occurred_at": event["occurred_at"],
+        "touchpoint": event.touchpoint,
+        "occurred_at": event.occurred_at,
         "detected_at": iso(detected_at),
         "rules_version": rules_version,
-        "event_id": event["event_id"],
+        "event_id": event.event_id,
         "opened_at": iso(opened_at),
     }
     if isinstance(record, VirtuousRecord):

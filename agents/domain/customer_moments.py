@@ -11,7 +11,7 @@ an alert that was lost with the same id and figures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agents.domain.customer_state import (
     AlertedMoment,
@@ -25,6 +25,7 @@ from agents.domain.running_score import apply_moment
 
 if TYPE_CHECKING:  # annotations only: model_config imports what imports this
     from agents.domain.model_config import ModelConfig
+    from schemas.touchpoint_event import TouchpointEvent
 
 
 class RejectedMoment(Exception):
@@ -57,7 +58,7 @@ def new_state() -> CustomerState:
 
 def record_moment(
     state: CustomerState | None,
-    event: dict[str, Any],
+    event: TouchpointEvent,
     occurred_at: float,
     cfg: ModelConfig,
     now: float,
@@ -78,7 +79,7 @@ def record_moment(
     """
     st = new_state() if state is None else state
     q = moment_quality(event, cfg.quality)
-    eid = event["event_id"]
+    eid = event.event_id
     key = event_key(eid)
     seen = st.seen
     recent = st.recent
@@ -115,11 +116,11 @@ def record_moment(
             f" event (limit {cfg.max_lateness_s:.0f}s)"
         )
     before = st.score
-    weight = event.get("weight", 1.0)
+    weight = event.weight_or_default
     score, new_at = apply_moment(before, at, q.q, weight, occurred_at, cfg.score)
     failed = is_failed(q.q, cfg.quality)
     keep = cfg.recent_moments
-    new_recent = [*recent, RecentMoment(eid, occurred_at, event["touchpoint"], q.q, before,
+    new_recent = [*recent, RecentMoment(eid, occurred_at, event.touchpoint, q.q, before,
                                         None if position is None else position[1])]
     if len(new_recent) > keep:
         new_recent = new_recent[len(new_recent) - keep:] if keep else []

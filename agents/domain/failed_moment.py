@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from msgspec import UNSET
+
 from agents.domain.alert_ids import alert_id
 from agents.domain.customer_moments import MomentResult
 from agents.domain.quality import signal_qualities
@@ -14,6 +16,7 @@ from agents.domain.timestamps import iso
 
 if TYPE_CHECKING:  # annotations only: model_config imports what imports this
     from agents.domain.model_config import ModelConfig
+    from schemas.touchpoint_event import TouchpointEvent
 
 KIND = "failed-moment"
 SCHEMA = "mot.alert.failed-moment/v1"
@@ -24,22 +27,22 @@ def failed_moment_id(customer_id: str, event_id: str) -> str:
 
 
 def failed_moment_alert(
-    event: dict[str, Any], result: MomentResult, cfg: ModelConfig, detected_at: float
+    event: TouchpointEvent, result: MomentResult, cfg: ModelConfig, detected_at: float
 ) -> dict[str, Any]:
 
     """Build the alert for a failed moment (``result.failed`` must be true)."""
     q = result.quality
     threshold = cfg.quality.failed_threshold
-    customer_id = event["customer_id"]
-    event_id = event["event_id"]
+    customer_id = event.customer_id
+    event_id = event.event_id
     alert: dict[str, Any] = {
         "schema": SCHEMA,
         "alert_id": failed_moment_id(customer_id, event_id),
         "kind": KIND,
         "severity": "red" if q.q <= cfg.quality.red_quality else "amber",
         "customer_id": customer_id,
-        "touchpoint": event["touchpoint"],
-        "occurred_at": event["occurred_at"],
+        "touchpoint": event.touchpoint,
+        "occurred_at": event.occurred_at,
         "detected_at": iso(detected_at),
         "rules_version": cfg.rules_version,
         "event_id": event_id,
@@ -65,7 +68,9 @@ def failed_moment_alert(
         ],
         "evidence": {"event_ids": [event_id]},
     }
-    for optional in ("channel", "journey_id", "journey", "stage", "team"):
-        if optional in event:
-            alert[optional] = event[optional]
+    for name, value in (("channel", event.channel), ("journey_id", event.journey_id),
+                        ("journey", event.journey), ("stage", event.stage),
+                        ("team", event.team)):
+        if value is not UNSET:
+            alert[name] = value
     return alert

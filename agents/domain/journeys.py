@@ -25,13 +25,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from msgspec import Struct
 from msgspec.structs import replace
 
 from agents.domain.attribution import BlameConfig
 from agents.domain.tunables import default
+
+if TYPE_CHECKING:
+    from schemas.touchpoint_event import TouchpointEvent
 
 OPEN, COMPLETED, DROPPED, EVICTED = "open", "completed", "dropped", "evicted"
 MAX_KEPT_DROPS = 8
@@ -182,11 +185,8 @@ def earliest_deadline(js: Journeys | None, timeout_s: float) -> float | None:
     return _earliest_deadline(js.open, timeout_s) if js else None
 
 
-def _is_end(event: dict[str, Any], cfg: JourneyConfig) -> bool:
-    if event["touchpoint"] in cfg.end_touchpoints:
-        return True
-    attrs = event.get("attributes")
-    return isinstance(attrs, dict) and attrs.get("journey_end") is True
+def _is_end(event: TouchpointEvent, cfg: JourneyConfig) -> bool:
+    return event.touchpoint in cfg.end_touchpoints or event.journey_end
 
 
 def _add_moment(moments: list[JourneyMoment], entry: JourneyMoment, at: float, keep: int,
@@ -228,7 +228,7 @@ def _expire_into(open_: dict[str, Journey], closed: list[ClosedJourney], clock: 
 
 def on_moment(
     js: Journeys | None,
-    event: dict[str, Any],
+    event: TouchpointEvent,
     occurred_at: float,
     q: float,
     customer_clock: float,
@@ -243,7 +243,7 @@ def on_moment(
     customer's latest event time: other journeys silent for the timeout by then drop.
     Silence checks kept for re-sending age by one event (``dedupe_window`` at most).
     """
-    jid = event.get("journey_id")
+    jid = event.journey_id or None
     if jid is None and js is None:
         return js, None
     open_: dict[str, Journey] = dict(js.open) if js else {}
@@ -251,20 +251,20 @@ def on_moment(
     change = JourneyChange(had_open=bool(open_), open_count=0)
     if jid is not None and journey_status(js, jid) not in (COMPLETED, DROPPED):
         journey = open_.get(jid)
-        entry = JourneyMoment(event["event_id"], occurred_at, event["touchpoint"], q, 0,
-                              event.get("weight", 1.0))
+        entry = JourneyMoment(event.event_id, occurred_at, event.touchpoint, q, 0,
+                              event.weight_or_default)
         if journey is None:
-            journey = Journey(event.get("journey"), occurred_at, occurred_at, 1,
+            journey = Journey(event.journey or None, occurred_at, occurred_at, 1,
                               _add_moment([], entry, occurred_at, cfg.max_moments,
                                           failed_threshold))
             change.opened = True
         else:
-            journey = Journey(journey.kind or event.get("journey"),
+            journey = Journey(journey.kind or event.journey or None,
                               min(journey.started_at, occurred_at),
                               max(journey.last_at, occurred_at), journey.steps + 1,
                               _add_moment(journey.moments, entry, occurred_at,
                                           cfg.max_moments, failed_threshold))
-        if event.get("outcome") == "abandoned":
+        if event.outcome == "abandoned":
             change.dropped.append(Dropped(jid, journey, "abandoned", entry, occurred_at))
             change.closed.append(DROPPED)
             closed = _close(closed, jid, DROPPED, cfg.closed_memory)

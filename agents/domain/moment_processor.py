@@ -49,7 +49,7 @@ from agents.domain.journeys import (
 from agents.domain.model_config import ModelConfig
 from agents.domain.quality import is_delight, is_failed
 from agents.domain.rules import RuleBook
-from schemas.touchpoint_event import InvalidEvent, decode_event
+from schemas.touchpoint_event import InvalidEvent, TouchpointEvent, decode_event
 
 MAX_KEPT_ALERTS = 8
 
@@ -80,7 +80,7 @@ class Processed:
 
     rejected: tuple[str, str] | None = None  # (reason, detail) for the dead-letter topic
     rekey: str | None = None  # valid event under the wrong key: re-publish under this key
-    event: dict[str, Any] | None = None
+    event: TouchpointEvent | None = None
     customer_id: str | None = None
     state: CustomerState | None = None  # the customer's new state; None: leave it as it was
     result: MomentResult | None = None
@@ -110,7 +110,7 @@ def process_record(
         event, occurred_at = decode_event(value, max_record_bytes)
     except InvalidEvent as exc:
         return Processed(rejected=(exc.reason, exc.detail))
-    customer_id: str = event["customer_id"]
+    customer_id = event.customer_id
     if key != customer_id.encode():
         return Processed(rekey=customer_id, event=event, customer_id=customer_id)
     book = rules if isinstance(rules, RuleBook) else None
@@ -132,20 +132,20 @@ def process_record(
         out.outputs.append(
             Output(FAILED_MOMENT, customer_id, failed_moment_alert(event, result, cfg, now)))
     if result.duplicate:  # changes no circle or journey; re-sends what it caused
-        if counted_at(prev, event["event_id"], position):
-            out.observation = Observation(event["touchpoint"], occurred_at,
+        if counted_at(prev, event.event_id, position):
+            out.observation = Observation(event.touchpoint, occurred_at,
                                           is_failed(result.quality.q, cfg.quality),
-                                          event["event_id"], position)
+                                          event.event_id, position)
         if prev is not None and prev.sent:
-            key = event_key(event["event_id"])
+            key = event_key(event.event_id)
             for kept in prev.sent:
                 if kept.event_key == key:
                     kept_cfg = _kept_config(kept, cfg, book)
                     out.outputs.extend(_render(r, event, kept_cfg, now) for r in kept.records)
         return out
     q = result.quality.q
-    out.observation = Observation(event["touchpoint"], occurred_at, result.failed,
-                                  event["event_id"], position)
+    out.observation = Observation(event.touchpoint, occurred_at, result.failed,
+                                  event.event_id, position)
     moment = CircleMoment(event, occurred_at, result.failed, is_delight(q, cfg.quality),
                           state.score, state.at)  # type: ignore[arg-type]
     state.circles, circle_records = update_circles(prev.circles if prev else None, moment,
@@ -160,7 +160,7 @@ def process_record(
         window = set(state.seen)
         sent = [s for s in sent if s.event_key in window]
     if records:
-        sent = keep_newest([*sent, SentAlerts(event_key(event["event_id"]), records,
+        sent = keep_newest([*sent, SentAlerts(event_key(event.event_id), records,
                                               cfg.rules_version)],
                            lambda s: s.records, MAX_KEPT_ALERTS)
     state.sent = sent
@@ -208,11 +208,11 @@ def _kept_config(kept: SentAlerts, cfg: ModelConfig, book: RuleBook | None) -> M
     return cfg if version == cfg.rules_version else replace_config(cfg, rules_version=version)
 
 
-def _render(record: LifecycleRecord | PackedDrop, event: dict[str, Any], cfg: ModelConfig,
+def _render(record: LifecycleRecord | PackedDrop, event: TouchpointEvent, cfg: ModelConfig,
             now: float) -> Output:
     """The alert of a kept record: the same one whenever it is rendered (``detected_at``
     aside)."""
-    customer_id = event["customer_id"]
+    customer_id = event.customer_id
     if isinstance(record, PackedDrop):
         return _drop_off(customer_id, unpack_dropped(record), cfg, now)
     alert = lifecycle_alert(record, event, now, cfg.rules_version)
@@ -227,7 +227,7 @@ def _drop_off(customer_id: str, dropped: Dropped, cfg: ModelConfig, now: float) 
 
 
 def _journeys(out: Processed, prev: CustomerState | None, state: CustomerState,
-              event: dict[str, Any], occurred_at: float, q: float, cfg: ModelConfig,
+              event: TouchpointEvent, occurred_at: float, q: float, cfg: ModelConfig,
               ) -> JourneyChange | None:
     """Journey state (README "Journeys and drop-off attribution"); the caller sends the
     drop-offs."""

@@ -7,9 +7,14 @@ and the signal that set that minimum is the *reason* reported on a failed moment
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from msgspec import UNSET
 
 from agents.domain.tunables import default
+
+if TYPE_CHECKING:
+    from schemas.touchpoint_event import TouchpointEvent
 
 SIGNALS = ("outcome", "csat", "ces", "nps", "sentiment", "duration_s")
 
@@ -66,33 +71,38 @@ def duration_quality(duration_s: float, expected_s: float) -> float:
     return -min(1.0, overrun) if overrun > 0 else 0.0
 
 
-def signal_qualities(event: dict[str, Any], cfg: QualityConfig) -> dict[str, float]:
-    """Every signal the event carries, mapped to q (for evidence in alerts)."""
-    out: dict[str, float] = {}
-    if "outcome" in event:
-        out["outcome"] = outcome_quality(event["outcome"], cfg)
-    if "csat" in event:
-        out["csat"] = csat_quality(event["csat"])
-    if "ces" in event:
-        out["ces"] = ces_quality(event["ces"])
-    if "nps" in event:
-        out["nps"] = nps_quality(event["nps"])
-    if "sentiment" in event:
-        out["sentiment"] = float(event["sentiment"])
-    if "duration_s" in event:
-        out["duration_s"] = duration_quality(event["duration_s"], event["expected_duration_s"])
+def signals(event: TouchpointEvent, cfg: QualityConfig) -> list[tuple[str, Any, float]]:
+    """Every signal the event carries: ``(name, value as sent, q)``, in ``SIGNALS`` order."""
+    out: list[tuple[str, Any, float]] = []
+    if event.outcome:
+        out.append(("outcome", event.outcome, outcome_quality(event.outcome, cfg)))
+    if event.csat is not UNSET:
+        out.append(("csat", event.csat, csat_quality(event.csat)))  # type: ignore[arg-type]
+    if event.ces is not UNSET:
+        out.append(("ces", event.ces, ces_quality(event.ces)))  # type: ignore[arg-type]
+    if event.nps is not UNSET:
+        out.append(("nps", event.nps, nps_quality(event.nps)))  # type: ignore[arg-type]
+    if event.sentiment is not UNSET:
+        out.append(("sentiment", event.sentiment, float(event.sentiment)))  # type: ignore[arg-type]
+    if event.duration_s is not UNSET:
+        out.append(("duration_s", event.duration_s,
+                    duration_quality(event.duration_s, event.expected_duration_s)))  # type: ignore[arg-type]
     return out
 
 
-def moment_quality(event: dict[str, Any], cfg: QualityConfig) -> Quality:
+def signal_qualities(event: TouchpointEvent, cfg: QualityConfig) -> dict[str, float]:
+    """Every signal the event carries, mapped to q (for evidence in alerts)."""
+    return {name: q for name, _, q in signals(event, cfg)}
+
+
+def moment_quality(event: TouchpointEvent, cfg: QualityConfig) -> Quality:
     """The worst signal decides; ties go to the first in ``SIGNALS`` order.
 
     The event must have passed validation (at least one signal, values in range).
     """
     worst: Quality | None = None
-    for signal, q in signal_qualities(event, cfg).items():
+    for signal, value, q in signals(event, cfg):
         if worst is None or q < worst.q:
-            value = event[signal]
             worst = Quality(q, signal, value)
     if worst is None:
         raise ValueError("event carries no outcome signal")

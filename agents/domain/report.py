@@ -68,10 +68,10 @@ class ReportBuilder:
             self.duplicates += 1
         else:
             self.scored += 1
-            tally = self._tally(event["touchpoint"])
+            tally = self._tally(event.touchpoint)
             tally.moments += 1
             tally.failures += result.failed
-            delta = contribution(result.quality.q, event.get("weight", 1.0), self.cfg.score)
+            delta = contribution(result.quality.q, event.weight_or_default, self.cfg.score)
             if delta < 0:
                 tally.value_destroyed -= delta
             else:

@@ -56,7 +56,7 @@ def check_line(raw: bytes, max_bytes: int) -> tuple[str | None, tuple[str, str] 
         except orjson.JSONDecodeError:
             pass
         return cid, (exc.reason, exc.detail)
-    return event["customer_id"], None
+    return event.customer_id, None
 
 
 def validate_file(path: str, max_bytes: int, on_invalid: Callable[[int, str, str], None]

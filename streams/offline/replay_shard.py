@@ -116,7 +116,7 @@ class Shard:
         if done.occurred_at is None or done.event is None or result is None:
             return (pos, alerts, None, [], None) if alerts else None
         event = done.event
-        obs = (event["touchpoint"], done.occurred_at, result.failed, event["event_id"])
+        obs = (event.touchpoint, done.occurred_at, result.failed, event.event_id)
         # agents/journeys.py note_record: the partition's clock, then the deadline index
         t = done.occurred_at if done.occurred_at < now else now
         mark = self._clock.get(partition)

@@ -56,7 +56,7 @@ from agents.domain.quality import is_failed, moment_quality
 from agents.domain.touchpoint_status import CODEC as ANDON_CODEC
 from agents.domain.touchpoint_status import judge_batch
 from agents.domain.touchpoint_status import new_state as new_andon_state
-from schemas.touchpoint_event import validate_event
+from schemas.touchpoint_event import event_from, validate_event
 from streams.dead_letters import REASON
 from streams.kafka.local_kafka import LocalKafka
 from streams.offline.jsonl import open_lines, write_jsonl
@@ -164,7 +164,7 @@ def expected_outcome(path: Path, settings: Settings, events: list[dict[str, Any]
         at = validate_event(e)
         per_tp[tp] += 1
         buckets[tp][math.floor(at / cfg.bucket_s)] += 1
-        failed = is_failed(moment_quality(e, qcfg).q, qcfg)
+        failed = is_failed(moment_quality(event_from(e), qcfg).q, qcfg)
         judged = judge_batch(andon.get(tp), [(at, failed, e["event_id"], 0, i)], cfg)
         andon[tp] = judged.state
         transitions[tp] += len(judged.transitions)
