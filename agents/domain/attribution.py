@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from msgspec import Struct
+
 from agents.domain.tunables import default
 
 
@@ -28,8 +30,7 @@ class BlameConfig:
     half_life_s: float = default("blame_half_life_s")  # and per this many seconds; 0 = off
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(Struct, frozen=True):
     """One upstream failed moment, as the formula sees it."""
 
     touchpoint: str

@@ -80,8 +80,7 @@ def has_chain(times: list[float], n: int, window_s: float) -> bool:
     return any(times[i + n - 1] - times[i] <= window_s for i in range(len(times) - n + 1))
 
 
-@dataclass(frozen=True, slots=True)
-class CircleMoment:
+class CircleMoment(Struct, frozen=True):
     """One new (not duplicate, accepted) moment, as the circle rules see it."""
 
     event: TouchpointEvent  # the event: its id and ``recovery_of`` are evidence

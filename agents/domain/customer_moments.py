@@ -10,8 +10,9 @@ an alert that was lost with the same id and figures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from agents.domain.customer_state import (
     AlertedMoment,
@@ -37,8 +38,7 @@ class RejectedMoment(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
-class MomentResult:
+class MomentResult(Struct, frozen=True):
     """What one event did: enough for alerts and metrics, nothing more."""
 
     quality: Quality

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
@@ -106,8 +107,7 @@ class Journeys(Struct, array_like=True, gc=False):
     checks: list[SilenceCheck] = []
 
 
-@dataclass(frozen=True, slots=True)
-class Dropped:
+class Dropped(Struct, frozen=True):
     """A journey that has just dropped, for :func:`agents.domain.drop_off.drop_off_alert`."""
 
     journey_id: str
@@ -117,8 +117,7 @@ class Dropped:
     clock: float  # event time at which it dropped (the abandonment, or the clock that expired it)
 
 
-@dataclass(slots=True)
-class JourneyChange:
+class JourneyChange(Struct):
     """What a record did to the customer's journeys: enough for the deadline index
     and the metrics."""
 
@@ -126,8 +125,8 @@ class JourneyChange:
     open_count: int
     opened: bool = False
     earliest_deadline: float | None = None  # min over open journeys of last event + timeout
-    closed: list[str] = field(default_factory=list)  # statuses of the journeys closed now
-    dropped: list[Dropped] = field(default_factory=list)
+    closed: list[str] = msgspec.field(default_factory=list)  # statuses of the journeys closed now
+    dropped: list[Dropped] = msgspec.field(default_factory=list)
 
 
 def pack_dropped(d: Dropped) -> PackedDrop:

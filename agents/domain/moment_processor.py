@@ -17,10 +17,11 @@ dedupe window (at most :data:`MAX_KEPT_ALERTS` alerts, an event's together).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from dataclasses import replace as replace_config
 from typing import Any
 
+import msgspec
+from msgspec import Struct
 from msgspec.structs import replace
 
 from agents.domain.circles import CircleMoment, LifecycleRecord, lifecycle_alert, update_circles
@@ -54,8 +55,7 @@ from schemas.touchpoint_event import InvalidEvent, TouchpointEvent, decode_event
 MAX_KEPT_ALERTS = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+class Output(Struct, frozen=True):
     """A record to send: ``kind`` names the alert kind (the shell maps it to a topic)."""
 
     kind: str
@@ -63,8 +63,7 @@ class Output:
     value: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(Struct, frozen=True):
     """A counted moment for the touchpoint andon, with the input position it was read at."""
 
     touchpoint: str
@@ -74,8 +73,7 @@ class Observation:
     position: tuple[int, int] | None
 
 
-@dataclass(slots=True)
-class Processed:
+class Processed(Struct):
     """The outcome of one record. Exactly one of: rejected, rekey, or scored."""
 
     rejected: tuple[str, str] | None = None  # (reason, detail) for the dead-letter topic
@@ -84,7 +82,7 @@ class Processed:
     customer_id: str | None = None
     state: CustomerState | None = None  # the customer's new state; None: leave it as it was
     result: MomentResult | None = None
-    outputs: list[Output] = field(default_factory=list)
+    outputs: list[Output] = msgspec.field(default_factory=list)
     occurred_at: float | None = None  # the event time of a counted (scored, not duplicate) event
     journeys: JourneyChange | None = None  # what it did to the customer's journeys, if anything
     # For the touchpoint andon: the moment as counted at this input position (also when a
@@ -153,8 +151,9 @@ def process_record(
     records: list[LifecycleRecord | PackedDrop] = [*circle_records]
     change = _journeys(out, prev, state, event, occurred_at, q, cfg)
     if change is not None and change.dropped:
-        records.extend(pack_dropped(d) for d in change.dropped)
-    out.outputs.extend(_render(r, event, cfg, now) for r in records)
+        records.extend([pack_dropped(d) for d in change.dropped])
+    if records:
+        out.outputs.extend([_render(r, event, cfg, now) for r in records])
     sent = prev.sent if prev else []
     if sent and sent[0].event_key not in state.seen:  # left the dedupe window
         window = set(state.seen)
@@ -167,13 +166,12 @@ def process_record(
     return out
 
 
-@dataclass(slots=True)
-class Checked:
+class Checked(Struct):
     """The outcome of a silence check for one customer (:func:`process_silence_check`)."""
 
     journeys: JourneyChange  # what it did to the customer's journeys
     state: CustomerState | None = None  # the customer's new state; None: leave it as it was
-    outputs: list[Output] = field(default_factory=list)
+    outputs: list[Output] = msgspec.field(default_factory=list)
 
 
 def process_silence_check(

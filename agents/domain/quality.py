@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from msgspec import UNSET
+from msgspec import UNSET, Struct
 
 from agents.domain.tunables import default
 
@@ -30,8 +30,7 @@ class QualityConfig:
     red_quality: float = default("red_quality")
 
 
-@dataclass(frozen=True, slots=True)
-class Quality:
+class Quality(Struct, frozen=True):
     """The moment's quality and the signal that decided it."""
 
     q: float
