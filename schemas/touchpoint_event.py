@@ -353,13 +353,11 @@ def _simplify(prop: dict[str, Any]) -> dict[str, Any]:
     if not kinds or len(kinds) != 2 or [k.get("type") for k in kinds] != ["integer", "number"]:
         return prop
     i, f = ({k: v for k, v in x.items() if k != "type"} for x in kinds)
+    integral = f.pop("multipleOf", None) == 1
+    if i != f:
+        return prop  # pragma: no cover - no such field today
     rest = {k: v for k, v in prop.items() if k != "anyOf"}
-    if f.pop("multipleOf", None) == 1 and i == f:
-        return {**rest, "type": "integer", **i}
-    if i == {k: (int(v) if isinstance(v, float) and v.is_integer() else v)
-             for k, v in f.items()} or i == f:
-        return {**rest, "type": "number", **f}
-    return prop  # pragma: no cover - no such field today
+    return {**rest, "type": "integer" if integral else "number", **i}
 
 
 def json_schema() -> dict[str, Any]:
