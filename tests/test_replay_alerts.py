@@ -11,7 +11,7 @@ import orjson
 
 from agents.domain.alert_ids import alert_id
 from agents.domain.drop_off import drop_off_id
-from streams.offline.replay_shard import partition_of
+from streams.kafka.default_partitioner import partition_of
 from tests import replay_scenario as scen
 from tests.test_replay import alerts_of, ev, mot, write_lines
 
@@ -85,12 +85,18 @@ def test_output_is_byte_identical_for_any_number_of_workers_and_cache(tmp_path: 
     spill = tmp_path / "spill"
     spill.mkdir()
     runs = {}
-    for label, workers, cache in (("1", "1", "100000"), ("2", "2", "100000"),
-                                  ("3", "3", "100000"), ("2-spill", "2", "3")):
+    # "2-chunks-of-1": a message per record, so the bounded queues between the parent
+    # and the workers are full most of the time, both ways
+    for label, workers, cache, chunk in (("1", "1", "100000", "1024"),
+                                         ("2", "2", "100000", "1024"),
+                                         ("3", "3", "100000", "1024"),
+                                         ("2-spill", "2", "3", "1024"),
+                                         ("2-chunks-of-1", "2", "100000", "1")):
         out, scores = tmp_path / f"a{label}.jsonl", tmp_path / f"s{label}.jsonl"
         done = mot("replay", str(src), "--as-of", AS_OF, "--workers", workers, "-o", str(out),
                    "--scores", str(scores), MOT_REPLAY_CACHE_CUSTOMERS=cache,
-                   MOT_REPLAY_SPILL_DIR=str(spill), **scen.SETTINGS)
+                   MOT_REPLAY_CHUNK_EVENTS=chunk, MOT_REPLAY_SPILL_DIR=str(spill),
+                   **scen.SETTINGS)
         assert done.returncode == 0, done.stderr
         runs[label] = (out.read_bytes(), scores.read_bytes(), done.stderr.decode())
     first = runs["1"]

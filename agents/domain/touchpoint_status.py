@@ -153,6 +153,12 @@ def _kept_from_v1(k: list[Any]) -> KeptTransition:
 CODEC: Codec[TouchpointState] = Codec(TouchpointState, 2, from_v1)
 
 
+def _judged(st: TouchpointState, window_events: int, cfg: StatusConfig) -> bool:
+    """Whether the window and the baseline both have enough moments to judge."""
+    return (window_events >= cfg.min_window_events
+            and st.baseline_moments >= cfg.min_baseline_events and st.baseline_events > 0)
+
+
 def figures(st: TouchpointState, cfg: StatusConfig) -> Figures:
     """Window and baseline figures of a touchpoint state (``baseline_rate`` is None until
     both have enough moments to judge)."""
@@ -163,8 +169,7 @@ def figures(st: TouchpointState, cfg: StatusConfig) -> Figures:
     end = st.latest_at if st.latest_at is not None else 0.0
     end_idx = math.floor(end / cfg.bucket_s)
     start = (end_idx - cfg.window_buckets + 1) * cfg.bucket_s
-    judged = (n >= cfg.min_window_events and st.baseline_moments >= cfg.min_baseline_events
-              and st.baseline_events > 0)
+    judged = _judged(st, n, cfg)
     return Figures(start, end, n, f, f / n if n else 0.0,
                    st.baseline_failures / st.baseline_events if judged else None,
                    st.baseline_moments)
@@ -240,14 +245,18 @@ def count_moment(st: TouchpointState, at: float, failed: bool, cfg: StatusConfig
                 st.baseline_events = (1 - alpha) * st.baseline_events + alpha * gone.events
                 st.baseline_buckets += 1
                 st.baseline_moments += gone.events
-    fig = figures(st, cfg)
-    if fig.baseline_rate is None:
+    # judged as :func:`figures` judges, without building its struct unless it changes
+    n = f = 0
+    for b in buckets:
+        n += b.events
+        f += b.failures
+    if not _judged(st, n, cfg):
         return None, False
-    new = level(fig.rate, fig.baseline_rate, st.status, cfg)
+    new = level(f / n if n else 0.0, st.baseline_failures / st.baseline_events, st.status, cfg)
     if new == st.status:
         return None, False
     st.transitions += 1
-    t = Transition(st.status, new, st.transitions, at, fig)
+    t = Transition(st.status, new, st.transitions, at, figures(st, cfg))
     st.status = new
     st.since = at
     return t, False

@@ -34,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from agents.domain.customer_state import CustomerState
@@ -44,9 +45,10 @@ from agents.domain.rules import RuleBook, env_rules
 from agents.domain.touchpoint_status import KIND as STATUS
 from agents.domain.touchpoint_status import TouchpointState, count_moment, status_alert
 from agents.domain.touchpoint_status import new_state as new_status_state
+from streams.kafka.default_partitioner import partition_of
 from streams.offline.jsonl import LineSource
 from streams.offline.progress import Progress
-from streams.offline.replay_shard import Item, Shard, ShardCounts, partition_of
+from streams.offline.replay_shard import Item, Shard, ShardCounts
 from streams.settings import Settings
 
 UNORDERED = float("-inf")  # a line with no usable event time: processed (rejected) at once
@@ -103,18 +105,28 @@ class Summary:
         )
 
 
+class _OrderFields(msgspec.Struct):
+    """The two fields a line is ordered by; the decoder skips the others unbuilt."""
+
+    occurred_at: str
+    customer_id: str
+
+
+_read_order_fields = msgspec.json.Decoder(_OrderFields).decode
+
+
 def order_key(raw: bytes) -> tuple[float, bytes | None]:
     """(event time, record key) of a line as the stream would see it once published
     keyed by customer. Only those two fields are read (the worker validates the rest);
     a line without them sorts first and is rejected at once (it is only reported)."""
     try:
-        event = orjson.loads(raw)
-        at, cid = event["occurred_at"], event["customer_id"]
-        if type(at) is str and type(cid) is str and at:
+        fields = _read_order_fields(raw)
+        at = fields.occurred_at
+        if at:
             if at[-1] == "z":
                 at = at[:-1] + "Z"
-            return datetime.fromisoformat(at).timestamp(), cid.encode()
-    except (orjson.JSONDecodeError, LookupError, TypeError, ValueError):
+            return datetime.fromisoformat(at).timestamp(), fields.customer_id.encode()
+    except (msgspec.DecodeError, RecursionError, ValueError):
         pass
     return UNORDERED, None
 
@@ -391,14 +403,19 @@ class Pool:
         b = self.buf[w]
         self.buf[w] = []
         self.sent[w].append(b[0][0])
-        while True:
-            try:
-                self.inboxes[w].put(b, timeout=0.05)
-                break
-            except queue.Full:
-                self._drain(merger, block=False)
+        self._put(w, b, merger)
         self._drain(merger, block=False)
         merger.emit_upto(self._frontier())
+
+    def _put(self, w: int, msg: Any, merger: Merger) -> None:
+        """Into worker ``w``'s inbox, taking its answers meanwhile: a worker waits for room
+        in the outbox, so the parent must not wait for room in an inbox without draining."""
+        while True:
+            try:
+                self.inboxes[w].put(msg, timeout=0.05)
+                return
+            except queue.Full:
+                self._drain(merger, block=False)
 
     def _frontier(self) -> int:
         lows = [d[0] for d in self.sent if d] + [b[0][0] for b in self.buf if b]
@@ -445,8 +462,8 @@ class Pool:
         for w in range(self.n):
             if self.buf[w]:
                 self._flush(w, merger)
-        for inbox in self.inboxes:
-            inbox.put((END, end_pos))
+        for w in range(self.n):
+            self._put(w, (END, end_pos), merger)
         while len(self.finals) < self.n:
             self._drain(merger, block=True)
         worker_rss = 0.0

@@ -8,6 +8,8 @@ the counts, the partial report and the path of a file of the final states by cus
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing as mp
 import time
 from collections.abc import Callable
@@ -53,6 +55,7 @@ def worker_main(index: int, s: Settings, as_of: float | None, want_report: bool,
     """A worker process' whole life: records in until ``(END, position)``, then the rest."""
     from streams.offline.replay import peak_rss_mb
 
+    _few_malloc_arenas()
     shard = make_shard(s, as_of, want_report, rules=rules)
     try:
         while True:
@@ -75,6 +78,14 @@ def worker_main(index: int, s: Settings, as_of: float | None, want_report: bool,
         shard.states.close()
 
 
+def _few_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (``M_ARENA_MAX``) before the spill store starts its
+    threads: each thread of RocksDB otherwise gets an arena of its own, and a worker's
+    resident memory grows by their unused pages. A no-op without glibc."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+
+
 def read_states(path: Path) -> Any:
     with open(path, "rb") as f:
         for line in f:
@@ -87,7 +98,9 @@ def start_workers(n: int, s: Settings, as_of: float | None, want_report: bool,
                   ) -> tuple[list[Any], list[Any], Any, list[Path]]:
     """``n`` worker processes (spawned: no state shared with the parent by accident)."""
     ctx = mp.get_context("spawn")
-    outbox = ctx.Queue()
+    # Bounded both ways: a worker ahead of the parent waits instead of piling its items
+    # up in its own memory (an unbounded queue buffers in the sender).
+    outbox = ctx.Queue(maxsize=queue_chunks * n)
     inboxes, procs, paths = [], [], []
     for i in range(n):
         inbox = ctx.Queue(maxsize=queue_chunks)

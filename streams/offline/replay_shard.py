@@ -1,8 +1,8 @@
 """One replay worker's share of the customers: the stream's per-partition work, offline.
 
 A shard owns whole input partitions (customers are put on partitions by the topic's
-partitioner, :func:`partition_of`), and does for each of its records what the stream
-does, by the same domain functions:
+partitioner, :func:`streams.kafka.default_partitioner.partition_of`), and does for each
+of its records what the stream does, by the same domain functions:
 
 * the scoring agent: :func:`agents.domain.moment_processor.process_record`;
 * the journey bookkeeping (``agents/journeys.py``): the partition's event-time clock
@@ -26,10 +26,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 from agents.domain.journeys import stream_watermark
 from agents.domain.model_config import ModelConfig
@@ -44,17 +42,6 @@ Rejected = tuple[int, str, str]  # line number, reason, detail
 # (input position, the record's alerts, its andon observation, the alerts of the silence
 # checks it triggered, its rejection)
 Item = tuple[int, list[Alert], Observation | None, list[Alert], Rejected | None]
-
-
-@lru_cache(maxsize=1 << 16)
-def _murmur2(key: bytes) -> int:
-    return murmur2(key) & 0x7FFFFFFF
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner puts ``key`` on (aiokafka's and the Java
-    client's: murmur2 of the key, sign bit cleared, modulo the partition count)."""
-    return _murmur2(key) % partitions
 
 
 @dataclass(slots=True)
