@@ -85,8 +85,8 @@ def test_output_is_byte_identical_for_any_number_of_workers_and_cache(tmp_path: 
     spill = tmp_path / "spill"
     spill.mkdir()
     runs = {}
-    # "2-chunks-of-1": a message per record, so the bounded queues between the parent
-    # and the workers are full most of the time, both ways
+    # "2-chunks-of-1": a message per record, hundreds of them each way through the
+    # bounded queues between the parent and the workers
     for label, workers, cache, chunk in (("1", "1", "100000", "1024"),
                                          ("2", "2", "100000", "1024"),
                                          ("3", "3", "100000", "1024"),
